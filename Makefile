@@ -1,0 +1,41 @@
+# IdentityHub: `make run` serves the app, `make test` runs every test. See README.md.
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3
+
+.PHONY: run test lint bench lab-deps browser-deps clean
+
+$(VENV)/.runtime: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+run: $(VENV)/.runtime
+	bin/run
+
+# Lint, migrations in step with the models, then the whole suite (it starts its own directory servers).
+test: $(VENV)/.dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	DEBUG=true $(PY) manage.py makemigrations --check --dry-run
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: $(VENV)/.dev
+	$(PY) bench/scan_bench.py $(BENCH_ARGS)
+
+# Debian packages the tests use: Samba AD DC and slapd for the directory lab, Chromium for pages,
+# docker-compose to validate docker-compose.yml. Needs root; starts no system daemon.
+lab-deps:
+	bin/install-test-deps
+
+clean:
+	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache

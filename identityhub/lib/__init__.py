@@ -1,0 +1,1 @@
+"""Plain-Python core of IdentityHub: no module in this package imports Django."""

@@ -1,0 +1,230 @@
+"""LDAP access to Active Directory with ldap3: connect, test, and (later) stream and modify.
+
+Plain Python: callers pass a DirectorySettings and get entries or clear DirectoryError subclasses.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import ssl
+from dataclasses import dataclass, field
+
+import ldap3
+from ldap3.core import exceptions as ldap_exc
+
+TLS_PORTS = {636, 3269}
+DEFAULT_TIMEOUT = 10
+
+# The "data NNN" code in an AD bind error says why the bind failed.
+AD_BIND_REASONS = {
+    "525": "the bind user does not exist",
+    "52e": "the password is wrong",
+    "530": "the bind user may not log on at this time",
+    "531": "the bind user may not log on from this workstation",
+    "532": "the bind user's password has expired",
+    "533": "the bind user is disabled",
+    "701": "the bind user's account has expired",
+    "773": "the bind user must change its password",
+    "775": "the bind user is locked out",
+}
+
+
+class DirectoryError(Exception):
+    """Anything that stopped an LDAP operation; the message is meant for the admin."""
+
+
+class UnreachableError(DirectoryError):
+    pass
+
+
+class TlsError(DirectoryError):
+    pass
+
+
+class BindError(DirectoryError):
+    pass
+
+
+class BaseDnNotFoundError(DirectoryError):
+    pass
+
+
+@dataclass(frozen=True)
+class DirectorySettings:
+    """How to reach and read one forest."""
+
+    servers: list[str]
+    bind_user: str
+    bind_password: str
+    base_dns: list[str] = field(default_factory=list)
+    port: int = 636
+    use_starttls: bool = False
+    ca_certificate: str = ""
+    timeout: int = DEFAULT_TIMEOUT
+
+
+@dataclass(frozen=True)
+class ConnectionReport:
+    server: str
+    tls: str  # "LDAPS", "StartTLS" or "none"
+    vendor: str
+    naming_contexts: list[str]
+    base_dns: list[str]
+
+
+def _split_host(server: str, default_port: int) -> tuple[str, int]:
+    match = re.fullmatch(r"\[?([^\]]+?)\]?(?::(\d+))?", server.strip())
+    if not match:
+        raise DirectoryError(f"{server!r} is not a host name")
+    host, port = match.groups()
+    # A bare IPv6 address has colons but no brackets: keep it whole.
+    if port and ":" in host and not server.startswith("["):
+        return server, default_port
+    return host, int(port) if port else default_port
+
+
+def _tls(settings: DirectorySettings) -> ldap3.Tls:
+    if settings.ca_certificate.strip():
+        return ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_data=settings.ca_certificate)
+    return ldap3.Tls(validate=ssl.CERT_REQUIRED)
+
+
+def _server(settings: DirectorySettings, server: str) -> ldap3.Server:
+    host, port = _split_host(server, settings.port)
+    use_ssl = port in TLS_PORTS
+    tls = _tls(settings) if use_ssl or settings.use_starttls else None
+    return ldap3.Server(
+        host, port=port, use_ssl=use_ssl, tls=tls, get_info=ldap3.NONE, connect_timeout=settings.timeout
+    )
+
+
+def _describe_bind_failure(result: dict) -> str:
+    message = result.get("message", "") or ""
+    code = re.search(r"data ([0-9a-f]{3})", message)
+    if code and code.group(1) in AD_BIND_REASONS:
+        return f"Bind refused: {AD_BIND_REASONS[code.group(1)]}."
+    if result.get("description") == "invalidCredentials":
+        return "Bind refused: the user name or password is wrong."
+    if result.get("description") == "strongerAuthRequired":
+        return "Bind refused: the server requires TLS (use port 636 or StartTLS)."
+    return f"Bind refused: {result.get('description')} {message}".strip()
+
+
+def _is_tls_problem(exc: BaseException) -> bool:
+    text = repr(exc).lower()
+    return any(word in text for word in ("ssl", "certificate", "tls", "handshake"))
+
+
+def _explain_socket_error(exc: BaseException, host: str, port: int) -> DirectoryError:
+    if _is_tls_problem(exc):
+        return TlsError(
+            f"TLS with {host}:{port} failed: {_tls_reason(exc)}. Check the CA certificate and the host name."
+        )
+    return UnreachableError(f"Cannot reach {host}:{port}: {_socket_reason(exc)}.")
+
+
+def _tls_reason(exc: BaseException) -> str:
+    text = str(exc)
+    match = re.search(r"certificate verify failed: ([^(\]'\"]+)", text)
+    return match.group(1).strip() if match else "the server's certificate was not accepted"
+
+
+def _socket_reason(exc: BaseException) -> str:
+    text = str(exc).lower()
+    if "refused" in text:
+        return "connection refused (no LDAP server listens there)"
+    if "timed out" in text or "timeout" in text:
+        return "no answer before the time-out"
+    if "name or service not known" in text or "getaddrinfo" in text or isinstance(exc, socket.gaierror):
+        return "the host name does not resolve"
+    return str(exc) or exc.__class__.__name__
+
+
+def connect(settings: DirectorySettings, server: str | None = None) -> ldap3.Connection:
+    """A bound connection to the first server that answers (or to `server`)."""
+    servers = [server] if server else settings.servers
+    if not servers:
+        raise DirectoryError("No domain controller is configured.")
+    last_error: DirectoryError | None = None
+    for name in servers:
+        try:
+            return _bind(settings, name)
+        except (UnreachableError, TlsError) as exc:
+            # Try the next DC; a refused bind, by contrast, would be refused by every DC.
+            last_error = exc
+    raise last_error  # type: ignore[misc]
+
+
+def _bind(settings: DirectorySettings, name: str) -> ldap3.Connection:
+    server = _server(settings, name)
+    conn = ldap3.Connection(
+        server,
+        user=settings.bind_user,
+        password=settings.bind_password,
+        receive_timeout=settings.timeout,
+        raise_exceptions=False,
+        read_only=False,
+        auto_referrals=False,
+    )
+    try:
+        conn.open()
+        if settings.use_starttls and not server.ssl:
+            conn.start_tls()
+        bound = conn.bind()
+    except ldap_exc.LDAPStartTLSError as exc:
+        raise TlsError(f"StartTLS with {server.host}:{server.port} failed: {_tls_reason(exc)}.") from exc
+    except (ldap_exc.LDAPSocketOpenError, ldap_exc.LDAPSocketReceiveError, ldap_exc.LDAPSocketSendError) as exc:
+        raise _explain_socket_error(exc, server.host, server.port) from exc
+    except ldap_exc.LDAPSessionTerminatedByServerError as exc:
+        raise UnreachableError(f"{server.host}:{server.port} closed the connection: {exc}") from exc
+    if not bound:
+        result = conn.result
+        conn.unbind()
+        raise BindError(_describe_bind_failure(result))
+    return conn
+
+
+def root_dse(conn: ldap3.Connection) -> dict:
+    conn.search("", "(objectClass=*)", ldap3.BASE, attributes=["*", "+"])
+    if not conn.entries and not conn.response:
+        return {}
+    return conn.response[0].get("attributes", {}) if conn.response else {}
+
+
+def test_connection(settings: DirectorySettings) -> ConnectionReport:
+    """Bind for real and check every base DN; raises a DirectoryError saying what is wrong."""
+    conn = connect(settings)
+    try:
+        dse = root_dse(conn)
+        naming_contexts = [str(v) for v in dse.get("namingContexts", [])]
+        vendor = _vendor(dse)
+        for base in settings.base_dns:
+            _check_base_dn(conn, base, naming_contexts)
+        server = conn.server
+        tls = "LDAPS" if server.ssl else ("StartTLS" if conn.tls_started else "none")
+        return ConnectionReport(f"{server.host}:{server.port}", tls, vendor, naming_contexts, list(settings.base_dns))
+    finally:
+        conn.unbind()
+
+
+def _vendor(dse: dict) -> str:
+    if dse.get("forestFunctionality") is not None or dse.get("isGlobalCatalogReady") is not None:
+        return "Active Directory"
+    vendor = dse.get("vendorName") or dse.get("vendorVersion")
+    if isinstance(vendor, list):
+        vendor = vendor[0] if vendor else None
+    return str(vendor) if vendor else "LDAP"
+
+
+def _check_base_dn(conn: ldap3.Connection, base: str, naming_contexts: list[str]) -> None:
+    try:
+        conn.search(base, "(objectClass=*)", ldap3.BASE, attributes=["distinguishedName"])
+    except ldap_exc.LDAPInvalidDnError as exc:
+        raise BaseDnNotFoundError(f"Base DN {base!r} is not a valid DN: {exc}") from exc
+    description = conn.result.get("description")
+    if description == "noSuchObject" or (description == "success" and not conn.response):
+        hint = f" The server holds: {'; '.join(naming_contexts)}." if naming_contexts else ""
+        raise BaseDnNotFoundError(f"Base DN {base!r} does not exist on the server.{hint}")
+    if description != "success":
+        raise DirectoryError(f"Reading base DN {base!r} failed: {description} {conn.result.get('message', '')}")

@@ -1,0 +1,71 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from identityhub.lib.directory import DirectoryError, test_connection
+
+from .access import get_forest_for_user, tenant_view
+from .forms import ForestForm
+from .models import Membership, Tenant
+
+
+@require_GET
+@login_required
+def tenant_list(request):
+    tenants = Tenant.objects.for_user(request.user).prefetch_related("forests")
+    roles = dict(Membership.objects.filter(user=request.user).values_list("tenant_id", "role"))
+    rows = [(tenant, roles.get(tenant.pk, "superuser")) for tenant in tenants]
+    return render(request, "tenants/tenant_list.html", {"rows": rows})
+
+
+@require_GET
+@tenant_view("view")
+def tenant_detail(request, tenant):
+    forests = tenant.forests.all()
+    members = tenant.memberships.select_related("user").order_by("role", "user__username")
+    return render(request, "tenants/tenant_detail.html", {"tenant": tenant, "forests": forests, "members": members})
+
+
+@require_http_methods(["GET", "POST"])
+@tenant_view("edit")
+def forest_create(request, tenant):
+    form = ForestForm(request.POST or None, tenant=tenant)
+    if request.method == "POST" and form.is_valid():
+        forest = form.save()
+        messages.success(request, f"Forest {forest} added.")
+        return redirect(tenant)
+    return render(request, "tenants/forest_form.html", {"tenant": tenant, "form": form})
+
+
+@require_http_methods(["GET", "POST"])
+@tenant_view("edit")
+def forest_edit(request, tenant, pk):
+    forest = get_forest_for_user(request, tenant, pk)
+    form = ForestForm(request.POST or None, instance=forest, tenant=tenant)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, f"Forest {forest} saved.")
+        return redirect(tenant)
+    return render(request, "tenants/forest_form.html", {"tenant": tenant, "form": form, "forest": forest})
+
+
+@require_POST
+@tenant_view("edit")
+def forest_test_connection(request, tenant, pk=None):
+    """Bind with the settings as typed in the form (the stored password if none is typed)."""
+    forest = get_forest_for_user(request, tenant, pk) if pk else None
+    form = ForestForm(request.POST, instance=forest, tenant=tenant)
+    report = error = None
+    if form.is_valid():
+        try:
+            report = test_connection(form.directory_settings())
+        except DirectoryError as exc:
+            error = str(exc)
+    else:
+        error = "Fix the form first: " + "; ".join(
+            f"{form.fields[name].label if name in form.fields else name}: {' '.join(errs)}"
+            for name, errs in form.errors.items()
+        )
+    context = {"report": report, "error": error}
+    return render(request, "tenants/forest_form.html#test-result", context)

@@ -1,0 +1,105 @@
+"""Every URL of the project, as every kind of user: login redirect, 404, 403 or allowed.
+
+URLs are found by walking the URL resolver, so a new URL joins the matrix by itself. A view
+declares the permission it needs through `tenant_view(perm)`; a URL whose view declares none must
+be listed in PUBLIC or AUTHENTICATED below, or this test fails.
+"""
+
+import re
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+
+# URL name -> how the view is reachable without a tenant permission.
+PUBLIC = {"login", "logout"}
+AUTHENTICATED = {"tenant-list"}  # any logged-in user; shows only their own tenants
+
+# Which role may do what (mirrors tenants.models.PERMISSIONS, written out so a change is noticed).
+ALLOWED = {
+    "view": {"lead", "auditor", "admin", "superuser"},
+    "edit": {"admin", "superuser"},
+    "export": {"lead", "auditor", "admin", "superuser"},
+}
+
+
+def _walk(patterns, prefix=""):
+    for p in patterns:
+        if isinstance(p, URLResolver):
+            if p.namespace == "admin":
+                continue  # Django's admin guards itself (staff only)
+            yield from _walk(p.url_patterns, prefix + str(p.pattern))
+        elif isinstance(p, URLPattern):
+            yield prefix + str(p.pattern), p
+
+
+def project_urls():
+    return [(route, p) for route, p in _walk(get_resolver().url_patterns) if p.name]
+
+
+def _kwargs_for(route, objects):
+    """Fill a route's converters from the objects of tenant Acme."""
+    values = {}
+    for name in re.findall(r"<(?:\w+:)?(\w+)>", route):
+        if name not in objects:
+            pytest.fail(f"URL {route}: no test object for <{name}>; add one to the matrix fixture")
+        values[name] = objects[name]
+    return values
+
+
+def _request(client, url):
+    # POST-only views (test connection, apply, ...) answer 405 to GET: ask them with POST.
+    response = client.get(url)
+    if response.status_code == 405:
+        response = client.post(url, {})
+    return response
+
+
+@pytest.fixture
+def url_objects(forest):
+    return {"slug": forest.tenant.slug, "pk": forest.pk}
+
+
+def test_every_url_is_classified():
+    for route, pattern in project_urls():
+        perm = getattr(pattern.callback, "tenant_permission", None)
+        assert perm or pattern.name in PUBLIC | AUTHENTICATED, (
+            f"{route} ({pattern.name}) declares no permission: wrap it in tenant_view() or list it here"
+        )
+        if perm:
+            assert perm in ALLOWED, f"{route}: unknown permission {perm}"
+
+
+@pytest.mark.parametrize("who", ["anonymous", "outsider", "lead", "auditor", "admin", "superuser"])
+def test_url_role_matrix(client, personas, url_objects, who):
+    if who != "anonymous":
+        client.force_login(personas[who])
+    checked = 0
+    for route, pattern in project_urls():
+        if pattern.name in PUBLIC:
+            continue
+        url = "/" + route
+        for name, value in _kwargs_for(route, url_objects).items():
+            url = url.replace(f"<slug:{name}>", str(value)).replace(f"<int:{name}>", str(value))
+            url = url.replace(f"<{name}>", str(value))
+        response = _request(client, url)
+        status = response.status_code
+        perm = getattr(pattern.callback, "tenant_permission", None)
+        where = f"{who} {url} ({pattern.name}, needs {perm or 'login'}) -> {status}"
+        if who == "anonymous":
+            assert status == 302 and "/login/" in response["Location"], where
+        elif perm is None:
+            assert status == 200, where
+        elif who == "outsider":
+            assert status == 404, where
+        elif who in ALLOWED[perm]:
+            assert status < 400 or status == 405, where
+        else:
+            assert status == 403, where
+        checked += 1
+    assert checked >= 5
+
+
+def test_outsider_sees_only_own_tenants(client, personas):
+    client.force_login(personas["outsider"])
+    body = client.get("/").content.decode()
+    assert "Globex" in body and "Acme" not in body

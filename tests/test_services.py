@@ -1,0 +1,26 @@
+"""The real services the suite runs on: PostgreSQL and Redis when configured (always in CI)."""
+
+import os
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+
+from .services import require
+
+
+@pytest.mark.django_db
+def test_database_is_postgresql_when_configured():
+    require(os.environ.get("DATABASE_URL", "").startswith("postgres"), "DATABASE_URL does not name PostgreSQL")
+    assert connection.vendor == "postgresql"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT version()")
+        assert "PostgreSQL" in cursor.fetchone()[0]
+
+
+def test_cache_round_trips_through_redis():
+    require(bool(os.environ.get("REDIS_URL")), "REDIS_URL is not set")
+    assert cache.__class__.__name__ == "RedisCache"
+    cache.set("identityhub-test-key", {"answer": 42}, 30)
+    assert cache.get("identityhub-test-key") == {"answer": 42}
+    cache.delete("identityhub-test-key")
