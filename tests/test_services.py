@@ -3,7 +3,7 @@
 import os
 
 import pytest
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.db import connection
 
 from .services import require
@@ -20,7 +20,7 @@ def test_database_is_postgresql_when_configured():
 
 def test_cache_round_trips_through_redis():
     require(bool(os.environ.get("REDIS_URL")), "REDIS_URL is not set")
-    assert cache.__class__.__name__ == "RedisCache"
+    assert caches["default"].__class__.__name__ == "RedisCache"
     cache.set("identityhub-test-key", {"answer": 42}, 30)
     assert cache.get("identityhub-test-key") == {"answer": 42}
     cache.delete("identityhub-test-key")

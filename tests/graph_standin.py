@@ -1,0 +1,647 @@
+"""A stand-in for Entra ID's token endpoint and Microsoft Graph v1.0, on 127.0.0.1 over real TLS.
+
+The CA is a throwaway trustme CA written to ``ca_path``; clients must trust it explicitly, as
+they would a TLS-inspecting proxy. JSON shapes follow shared/reference/graph.md.
+
+Use::
+
+    with run_graph_standin(tmp_path) as graph:      # or the graph_standin() fixture body
+        graph.state.users.append(user("new@contoso.com"))
+        graph.fault("/users", 429, times=2, retry_after="3")
+        ... GraphClient(graph.state.tenant_id, graph.state.client_id,
+                        client_secret=graph.state.client_secret, **graph.client_kwargs())
+
+Faults are keyed by the Graph path without /v1.0 ("/users", "/users/$count") or by the full path
+for the token endpoints; each scripted fault answers the next ``times`` requests (None: all).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import socket
+import ssl
+import sys
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import jwt  # PyJWT: installed with msal, checks the certificate credential's client assertion
+import trustme
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from requests.structures import CaseInsensitiveDict
+
+PERMISSION_FOR = {
+    "organization": "Organization.Read.All",
+    "domains": "Domain.Read.All",
+    "users": "User.Read.All",
+    "groups": "Group.Read.All",
+    "contacts": "OrgContact.Read.All",
+}
+GRAPH_TYPE = {"users": "user", "groups": "group", "contacts": "orgContact"}
+_ONPREM = ("onPremisesSyncEnabled", "onPremisesLastSyncDateTime", "onPremisesProvisioningErrors")
+_COMMON = ("id", "displayName", "mail", "mailNickname", "proxyAddresses") + _ONPREM
+# What $select may name per type (a subset of Graph's; anything else is Graph's 400).
+SELECTABLE = {
+    "users": _COMMON + ("userPrincipalName", "onPremisesImmutableId", "accountEnabled"),
+    "groups": _COMMON + ("securityEnabled", "mailEnabled", "onPremisesSecurityIdentifier"),
+    "contacts": _COMMON + ("companyName",),
+}
+# Without $select Graph returns a default set that lacks the on-premises properties.
+DEFAULT_PROPERTIES = {
+    "users": ("id", "displayName", "userPrincipalName", "mail"),
+    "groups": ("id", "displayName", "mail", "securityEnabled", "mailEnabled"),
+    "contacts": ("id", "displayName", "mail"),
+}
+SYNCED_FILTER = "onPremisesSyncEnabled eq true"
+DEFAULT_MESSAGES = {
+    400: ("Request_BadRequest", "Invalid request."),
+    401: ("InvalidAuthenticationToken", "Access token validation failure."),
+    403: ("Authorization_RequestDenied", "Insufficient privileges to complete the operation."),
+    404: ("Request_ResourceNotFound", "Resource not found."),
+    429: ("TooManyRequests", "Too many requests."),
+    500: ("UnknownError", "An internal server error occurred."),
+    503: ("ServiceUnavailable", "The service is temporarily unavailable."),
+    504: ("GatewayTimeout", "The gateway timed out."),
+}
+
+
+# -- the tenant ------------------------------------------------------------------------------------
+
+
+def provisioning_error(prop: str, value: str, occurred: str = "2026-11-20T08:30:00Z") -> dict:
+    return {
+        "category": "PropertyConflict",
+        "occurredDateTime": occurred,
+        "propertyCausingError": prop,
+        "value": value,
+    }
+
+
+def _directory_object(name: str, synced: bool, proxies, errors, **extra) -> dict:
+    return {
+        "id": str(uuid.uuid4()),
+        "displayName": name,
+        "proxyAddresses": list(proxies),
+        "onPremisesSyncEnabled": True if synced else None,
+        "onPremisesLastSyncDateTime": "2026-11-24T09:00:00Z" if synced else None,
+        "onPremisesProvisioningErrors": list(errors),
+        **extra,
+    }
+
+
+def user(upn: str, *, synced: bool = True, mail: str | None = None, proxies=(), errors=()) -> dict:
+    """A Graph user; a synced one gets base64(objectGUID bytes) as its immutable ID."""
+    immutable = base64.b64encode(uuid.uuid4().bytes).decode() if synced else None
+    return _directory_object(
+        upn.split("@")[0],
+        synced,
+        proxies,
+        errors,
+        userPrincipalName=upn,
+        mail=mail,
+        onPremisesImmutableId=immutable,
+        accountEnabled=True,
+    )
+
+
+def group(name: str, *, synced: bool = True, mail: str | None = None, proxies=(), errors=()) -> dict:
+    return _directory_object(name, synced, proxies, errors, mail=mail, securityEnabled=True)
+
+
+def contact(name: str, mail: str, *, synced: bool = True, proxies=(), errors=()) -> dict:
+    return _directory_object(name, synced, proxies or (f"SMTP:{mail}",), errors, mail=mail)
+
+
+def _default_domains() -> list[dict]:
+    def domain(name, auth="Managed", verified=True, default=False, initial=False):
+        return {
+            "id": name,
+            "authenticationType": auth,
+            "isVerified": verified,
+            "isDefault": default,
+            "isInitial": initial,
+            "supportedServices": ["Email", "OfficeCommunicationsOnline"] if verified else [],
+        }
+
+    return [
+        domain("contoso.com", default=True),
+        domain("contoso.onmicrosoft.com", initial=True),
+        domain("fabrikam.com", auth="Federated"),
+        domain("not-yet.example", verified=False),
+    ]
+
+
+def _default_users() -> list[dict]:
+    return [
+        user("ada@contoso.com", mail="ada@contoso.com", proxies=["SMTP:ada@contoso.com"]),
+        user(
+            "ben@contoso.onmicrosoft.com",
+            proxies=["SMTP:ben@contoso.com"],
+            errors=[provisioning_error("UserPrincipalName", "ben@contoso.com")],
+        ),
+        user("cy@fabrikam.com", mail="cy@fabrikam.com"),
+        user(
+            "Dee@Contoso.com",
+            synced=False,
+            mail="dee@contoso.com",
+            proxies=["SMTP:Dee@contoso.com", "smtp:dee@contoso.onmicrosoft.com", "SIP:dee@contoso.com"],
+        ),
+        user("eve@contoso.onmicrosoft.com", synced=False),
+    ]
+
+
+@dataclass
+class TenantState:
+    """The tenant the stand-in plays; tests edit it freely between requests."""
+
+    tenant_id: str = "8a1f6a4e-1c1d-4f9e-9a51-5a0d8f0c1b2a"
+    client_id: str = "2d4c8b7e-3f1a-4b6c-8e9d-0a1b2c3d4e5f"
+    client_secret: str = "Xy9~stand-in.secret_value"
+    certificate_pem: bytes | None = None  # the app's public certificate, for client assertions
+    permissions: set[str] = field(default_factory=lambda: {"Directory.Read.All"})
+    expected_scope: str | None = None  # None: "<stand-in origin>/.default"
+    token_lifetime: int = 3599
+    max_page_size: int = 999  # Graph may return fewer than $top: a smaller cap forces paging
+    display_name: str = "Contoso"
+    sync_enabled: bool | None = True
+    last_sync: str | None = "2026-11-24T09:00:00Z"
+    last_password_sync: str | None = "2026-11-24T09:02:00Z"
+    domains: list[dict] = field(default_factory=_default_domains)
+    users: list[dict] = field(default_factory=_default_users)
+    groups: list[dict] = field(
+        default_factory=lambda: [
+            group("Sales", mail="sales@contoso.com", proxies=["SMTP:sales@contoso.com"]),
+            group(
+                "Support",
+                mail="support@contoso.com",
+                proxies=["SMTP:support@contoso.com"],
+                errors=[provisioning_error("ProxyAddress", "smtp:support@contoso.com")],
+            ),
+            group("Cloud Team", synced=False, mail="team@contoso.com", proxies=["SMTP:team@contoso.com"]),
+        ]
+    )
+    contacts: list[dict] = field(
+        default_factory=lambda: [
+            contact("Partner One", "one@partner.example"),
+            contact("Vendor", "sales@vendor.example", synced=False),
+        ]
+    )
+
+
+@dataclass
+class Fault:
+    status: int
+    times: int | None = 1  # None: every request from now on
+    retry_after: str | None = None
+    code: str | None = None
+    message: str | None = None
+
+
+@dataclass
+class Seen:
+    """One request the stand-in received."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: CaseInsensitiveDict  # header names are case-insensitive, as in HTTP
+    form: dict[str, list[str]] = field(default_factory=dict)
+
+
+# -- the server ------------------------------------------------------------------------------------
+
+
+class GraphStandIn:
+    def __init__(self, directory: Path, state: TenantState | None = None):
+        self.state = state or TenantState()
+        self.ca = trustme.CA()
+        self.ca_path = str(Path(directory) / "graph-standin-ca.pem")
+        self.ca.cert_pem.write_to_path(self.ca_path)
+        self.requests: list[Seen] = []
+        self.tokens: dict[str, float] = {}  # issued access token -> expiry (epoch seconds)
+        self._faults: dict[str, deque[Fault]] = {}
+        self._lock = threading.Lock()
+        self._server: _TLSServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- what tests use ----------------------------------------------------------------------
+
+    @property
+    def host(self) -> str:
+        assert self._server is not None, "start() first"
+        return f"127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def url(self) -> str:
+        return f"https://{self.host}"
+
+    @property
+    def graph_url(self) -> str:
+        return f"{self.url}/v1.0"
+
+    def client_kwargs(self) -> dict:
+        """GraphClient keyword arguments that point at this stand-in and trust its CA."""
+        return {"authority_host": self.host, "base_url": self.graph_url, "ca_bundle": self.ca_path}
+
+    def fault(self, path: str, status: int, *, times: int | None = 1, **kwargs) -> None:
+        """Answer the next ``times`` requests to ``path`` with ``status`` (then behave again)."""
+        with self._lock:
+            self._faults.setdefault(path, deque()).append(Fault(status, times, **kwargs))
+
+    def seen(self, path: str) -> list[Seen]:
+        """Requests received for a path (Graph paths without /v1.0, e.g. "/users/$count")."""
+        with self._lock:
+            return [r for r in self.requests if _graph_path(r.path) == path]
+
+    @property
+    def token_requests(self) -> int:
+        with self._lock:
+            return sum(r.method == "POST" and r.path.endswith("/oauth2/v2.0/token") for r in self.requests)
+
+    def revoke_tokens(self) -> None:
+        with self._lock:
+            self.tokens.clear()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> GraphStandIn:
+        leaf = self.ca.issue_cert("127.0.0.1")
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        leaf.configure_cert(context)
+        self._server = _TLSServer(("127.0.0.1", 0), _Handler, context, self)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="graph-standin", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()  # ends serve_forever
+        self._server.close_connections()  # idle keep-alive connections would block the joins
+        self._server.server_close()  # joins the handler threads
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._server = None
+
+    def __enter__(self) -> GraphStandIn:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- dispatch (runs in handler threads) --------------------------------------------------
+
+    def _record(self, seen: Seen) -> Fault | None:
+        with self._lock:
+            self.requests.append(seen)
+            queue = self._faults.get(_graph_path(seen.path))
+            if not queue:
+                return None
+            fault = queue[0]
+            if fault.times is not None:
+                fault.times -= 1
+                if fault.times <= 0:
+                    queue.popleft()
+            return fault
+
+    def handle(self, request: _Handler, method: str) -> None:
+        split = urlsplit(request.path)
+        body = request.read_body()
+        form = parse_qs(body.decode()) if method == "POST" else {}
+        seen = Seen(
+            method,
+            split.path,
+            parse_qs(split.query, keep_blank_values=True),
+            CaseInsensitiveDict(request.headers.items()),
+            form,
+        )
+        fault = self._record(seen)
+        if fault is not None:
+            return request.graph_error(fault.status, fault.code, fault.message, fault.retry_after)
+        parts = split.path.strip("/").split("/")
+        if parts[:1] == ["v1.0"]:
+            return self._graph(request, seen, parts[1:])
+        if method == "GET" and parts[1:] == ["v2.0", ".well-known", "openid-configuration"]:
+            return self._openid_configuration(request, parts[0])
+        if method == "POST" and parts[1:] == ["oauth2", "v2.0", "token"]:
+            return self._token(request, parts[0], seen.form)
+        return request.graph_error(404, message=f"Resource not found for the segment '{parts[0]}'.")
+
+    # -- token endpoint ----------------------------------------------------------------------
+
+    def _openid_configuration(self, request: _Handler, tenant: str) -> None:
+        if tenant != self.state.tenant_id:
+            return request.send_json(400, _aad_error("invalid_tenant", 90002, f"Tenant '{tenant}' not found."))
+        base = f"{self.url}/{tenant}"
+        request.send_json(
+            200,
+            {
+                "issuer": f"{base}/v2.0",
+                "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+                "token_endpoint": f"{base}/oauth2/v2.0/token",
+                "jwks_uri": f"{self.url}/{tenant}/discovery/v2.0/keys",
+                "response_types_supported": ["code", "id_token", "token id_token"],
+            },
+        )
+
+    def _token(self, request: _Handler, tenant: str, form: dict[str, list[str]]) -> None:
+        def one(name: str) -> str | None:
+            return (form.get(name) or [None])[0]
+
+        problem = self._token_problem(tenant, one)
+        if problem is not None:
+            return request.send_json(*problem)
+        token = secrets.token_urlsafe(32)
+        with self._lock:
+            self.tokens[token] = time.time() + self.state.token_lifetime
+        request.send_json(
+            200,
+            {"token_type": "Bearer", "expires_in": self.state.token_lifetime, "access_token": token},
+        )
+
+    def _token_problem(self, tenant: str, one) -> tuple[int, dict] | None:
+        state = self.state
+        scope = state.expected_scope or f"{self.url}/.default"
+        if tenant != state.tenant_id:
+            return 400, _aad_error("invalid_tenant", 90002, f"Tenant '{tenant}' not found.")
+        if one("grant_type") != "client_credentials":
+            return 400, _aad_error("unsupported_grant_type", 70003, "The app requested an unsupported grant.")
+        if one("client_id") != state.client_id:
+            return 400, _aad_error(
+                "unauthorized_client",
+                700016,
+                f"Application with identifier '{one('client_id')}' was not found in the directory '{tenant}'.",
+            )
+        if one("scope") != scope:
+            return 400, _aad_error("invalid_scope", 70011, f"The provided value for scope {one('scope')} is not valid.")
+        if one("client_assertion"):
+            return self._assertion_problem(one("client_assertion"), tenant)
+        if one("client_secret") != state.client_secret:
+            return 401, _aad_error(
+                "invalid_client",
+                7000215,
+                "Invalid client secret provided. Ensure the secret being sent in the request is the "
+                f"client secret value, not the client secret ID, for a secret added to app "
+                f"'{state.client_id}'.",
+            )
+        return None
+
+    def _assertion_problem(self, assertion: str, tenant: str) -> tuple[int, dict] | None:
+        if self.state.certificate_pem is None:
+            return 401, _aad_error("invalid_client", 700027, "Client assertion contains an invalid signature.")
+        cert = x509.load_pem_x509_certificate(self.state.certificate_pem)
+        sha1 = cert.fingerprint(hashes.SHA1())  # x5t is a SHA-1 thumbprint by definition
+        x5t = base64.urlsafe_b64encode(sha1).rstrip(b"=").decode()
+        try:
+            header = jwt.get_unverified_header(assertion)
+            jwt.decode(
+                assertion,
+                cert.public_key(),
+                algorithms=["RS256", "PS256"],
+                audience=f"{self.url}/{tenant}/oauth2/v2.0/token",
+                issuer=self.state.client_id,
+            )
+        except jwt.PyJWTError as exc:
+            return 401, _aad_error("invalid_client", 700027, f"Client assertion failed signature validation: {exc}")
+        if (header.get("x5t") or "").rstrip("=") != x5t:  # msal keeps the base64 padding
+            return 401, _aad_error(
+                "invalid_client",
+                700027,
+                "The certificate with identifier used to sign the client assertion is not registered on application.",
+            )
+        return None
+
+    # -- Graph -------------------------------------------------------------------------------
+
+    def _graph(self, request: _Handler, seen: Seen, segments: list[str]) -> None:
+        if not self._bearer_ok(seen.headers):
+            return request.graph_error(401, message="Access token is empty or invalid.")
+        resource = segments[0] if segments else ""
+        if resource not in PERMISSION_FOR:
+            return request.graph_error(404, message=f"Resource not found for the segment '{resource}'.")
+        if not self.state.permissions & {PERMISSION_FOR[resource], "Directory.Read.All"}:
+            return request.graph_error(403)
+        if segments[1:] == ["$count"] and resource in GRAPH_TYPE:
+            return self._count(request, seen, resource)
+        if len(segments) > 1:
+            return request.graph_error(404, message=f"Resource not found for the segment '{segments[1]}'.")
+        if resource == "organization":
+            return request.send_json(
+                200, {"@odata.context": f"{self.graph_url}/$metadata#organization", "value": [self._organization()]}
+            )
+        if resource == "domains":
+            return request.send_json(
+                200, {"@odata.context": f"{self.graph_url}/$metadata#domains", "value": self.state.domains}
+            )
+        return self._collection(request, seen, resource)
+
+    def _bearer_ok(self, headers: dict[str, str]) -> bool:
+        scheme, _, token = headers.get("Authorization", "").partition(" ")
+        with self._lock:
+            expiry = self.tokens.get(token)
+        return scheme == "Bearer" and expiry is not None and expiry > time.time()
+
+    def _organization(self) -> dict:
+        state = self.state
+        verified = [d for d in state.domains if d["isVerified"]]
+        return {
+            "id": state.tenant_id,
+            "displayName": state.display_name,
+            "onPremisesSyncEnabled": state.sync_enabled,
+            "onPremisesLastSyncDateTime": state.last_sync,
+            "onPremisesLastPasswordSyncDateTime": state.last_password_sync,
+            "verifiedDomains": [
+                {
+                    "capabilities": "Email, OfficeCommunicationsOnline",
+                    "isDefault": d["isDefault"],
+                    "isInitial": d["isInitial"],
+                    "name": d["id"],
+                    "type": d["authenticationType"],
+                }
+                for d in verified
+            ],
+        }
+
+    def _collection(self, request: _Handler, seen: Seen, kind: str) -> None:
+        query = {k: v[-1] for k, v in seen.query.items()}
+        if "$filter" in query:
+            return request.graph_error(400, "Request_UnsupportedQuery", "Unsupported query.")
+        select = [p for p in query.get("$select", "").split(",") if p]
+        unknown = [p for p in select if p not in SELECTABLE[kind]]
+        if unknown:
+            return request.graph_error(
+                400,
+                message=f"Could not find a property named '{unknown[0]}' on type 'microsoft.graph.{GRAPH_TYPE[kind]}'.",
+            )
+        top = query.get("$top", "100")
+        if not top.isdigit() or not 1 <= int(top) <= 999:
+            return request.graph_error(
+                400, message=f"Invalid page size specified: '{top}'. Must be between 1 and 999 inclusive."
+            )
+        start = int(query.get("$skiptoken", "0") or 0)
+        size = min(int(top), self.state.max_page_size)
+        objects = getattr(self.state, kind)
+        page = [_project(o, select or DEFAULT_PROPERTIES[kind]) for o in objects[start : start + size]]
+        answer: dict = {"@odata.context": f"{self.graph_url}/$metadata#{kind}", "value": page}
+        if start + size < len(objects):
+            rest = {k: v for k, v in query.items() if k != "$skiptoken"}
+            rest["$skiptoken"] = str(start + size)
+            answer["@odata.nextLink"] = f"{self.graph_url}/{kind}?{urlencode(rest, safe='$,')}"
+        request.send_json(200, answer)
+
+    def _count(self, request: _Handler, seen: Seen, kind: str) -> None:
+        if seen.headers.get("ConsistencyLevel", "").lower() != "eventual":
+            return request.graph_error(
+                400, message="Count is not currently supported without ConsistencyLevel: eventual."
+            )
+        objects = getattr(self.state, kind)
+        condition = (seen.query.get("$filter") or [None])[-1]
+        if condition is None:
+            n = len(objects)
+        elif condition == SYNCED_FILTER:
+            n = sum(o.get("onPremisesSyncEnabled") is True for o in objects)
+        else:
+            return request.graph_error(400, "Request_UnsupportedQuery", "Unsupported or invalid query filter clause.")
+        request.send_bytes(200, str(n).encode(), "text/plain; charset=utf-8")
+
+
+def _project(obj: dict, properties) -> dict:
+    return {p: obj.get(p) for p in properties}
+
+
+def _graph_path(path: str) -> str:
+    return path[len("/v1.0") :] if path.startswith("/v1.0/") else path
+
+
+def _aad_error(error: str, number: int, text: str) -> dict:
+    """Entra's error shape: the description carries trace lines msal users see verbatim."""
+    now = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime())
+    trace = str(uuid.uuid4())
+    return {
+        "error": error,
+        "error_description": f"AADSTS{number}: {text}\r\nTrace ID: {trace}\r\nCorrelation ID: "
+        f"{uuid.uuid4()}\r\nTimestamp: {now}",
+        "error_codes": [number],
+        "timestamp": now,
+        "trace_id": trace,
+        "correlation_id": str(uuid.uuid4()),
+    }
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as Graph clients expect
+    wbufsize = 65536  # headers and body in one write: no delayed-ACK stall per response
+    timeout = 30
+    server: _TLSServer
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        self.server.standin.handle(self, "GET")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self.server.standin.handle(self, "POST")
+
+    def log_message(self, format: str, *args) -> None:  # quiet: pytest shows failures anyway
+        pass
+
+    def read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def send_bytes(self, status: int, body: bytes, content_type: str, headers: dict | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("request-id", str(uuid.uuid4()))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def send_json(self, status: int, payload: dict, headers: dict | None = None) -> None:
+        self.send_bytes(status, json.dumps(payload).encode(), "application/json", headers)
+
+    def graph_error(
+        self, status: int, code: str | None = None, message: str | None = None, retry_after: str | None = None
+    ) -> None:
+        default_code, default_message = DEFAULT_MESSAGES.get(status, ("UnknownError", "Error."))
+        body = {
+            "error": {
+                "code": code or default_code,
+                "message": message or default_message,
+                "innerError": {
+                    "date": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()),
+                    "request-id": str(uuid.uuid4()),
+                    "client-request-id": str(uuid.uuid4()),
+                },
+            }
+        }
+        self.send_json(status, body, {"Retry-After": retry_after} if retry_after else None)
+
+
+class _TLSServer(ThreadingHTTPServer):
+    """Threaded HTTPS server; the TLS handshake runs in the handler thread, not the accept loop,
+    so a client that rejects our certificate cannot stall other connections."""
+
+    daemon_threads = False  # so server_close() joins every handler thread
+    block_on_close = True
+
+    def __init__(self, address, handler, context: ssl.SSLContext, standin: GraphStandIn):
+        super().__init__(address, handler)
+        self.context = context
+        self.standin = standin
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+
+    def finish_request(self, request, client_address) -> None:
+        request.settimeout(_Handler.timeout)
+        tls = self.context.wrap_socket(request, server_side=True)
+        with self._connections_lock:
+            self._connections.add(tls)
+        try:
+            self.RequestHandlerClass(tls, client_address, self)
+        finally:
+            with self._connections_lock:
+                self._connections.discard(tls)
+            tls.close()
+
+    def close_connections(self) -> None:
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with suppress(OSError):  # already closed by the client
+                connection.shutdown(socket.SHUT_RDWR)
+
+    def handle_error(self, request, client_address) -> None:
+        # A client refusing our certificate, or hanging up, is part of the tests, not a failure;
+        # anything else is a bug in the stand-in and should be seen.
+        if not isinstance(sys.exc_info()[1], (ssl.SSLError, ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
+
+@contextmanager
+def run_graph_standin(directory: Path, state: TenantState | None = None) -> Iterator[GraphStandIn]:
+    """Start the stand-in, yield it, and stop it (shutdown + join) whatever happens."""
+    standin = GraphStandIn(directory, state)
+    standin.start()
+    try:
+        yield standin
+    finally:
+        standin.stop()
+
+
+def graph_standin(tmp_path: Path) -> Iterator[GraphStandIn]:
+    """Body of a pytest fixture: ``graph_standin = pytest.fixture(graph_standin)`` in conftest."""
+    with run_graph_standin(tmp_path) as standin:
+        yield standin
