@@ -7,4 +7,5 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("", include("identityhub.tenants.urls")),
+    path("", include("identityhub.scans.urls")),
 ]

@@ -9,9 +9,7 @@ from identityhub.tenants.models import Forest, Membership, Role, Tenant
 from .services import require
 
 # The directory lab (Samba AD DCs, slapd) and the browser are plugins of their own.
-pytest_plugins = ["tests.browser"] + (
-    ["tests.lab.fixtures"] if importlib.util.find_spec("tests.lab.fixtures") else []
-)
+pytest_plugins = ["tests.browser"] + (["tests.lab.fixtures"] if importlib.util.find_spec("tests.lab.fixtures") else [])
 
 __all__ = ["require"]
 
@@ -24,7 +22,7 @@ def fast_password_hasher(settings):
 
 @pytest.fixture
 def tenant(db):
-    return Tenant.objects.create(name="Acme", slug="acme", verified_domains=["acme.example"])
+    return Tenant.objects.create(name="Acme", slug="acme", verified_domains=["acme.com"])
 
 
 @pytest.fixture

@@ -6,9 +6,12 @@ be listed in PUBLIC or AUTHENTICATED below, or this test fails.
 """
 
 import re
+import uuid
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
+
+from identityhub.scans.models import DirectoryObject, ScanRun
 
 # URL name -> how the view is reachable without a tenant permission.
 PUBLIC = {"login", "logout"}
@@ -56,7 +59,12 @@ def _request(client, url):
 
 @pytest.fixture
 def url_objects(forest):
-    return {"slug": forest.tenant.slug, "pk": forest.pk}
+    """One object of tenant Acme for every kind of URL parameter."""
+    scan = ScanRun.objects.create(tenant=forest.tenant, forest=forest, status="completed")
+    obj = DirectoryObject.objects.create(
+        scan=scan, forest=forest, guid=uuid.uuid4(), dn="CN=x,DC=corp", object_class="user", ou="DC=corp"
+    )
+    return {"slug": forest.tenant.slug, "pk": forest.pk, "scan_id": scan.pk, "guid": obj.guid}
 
 
 def test_every_url_is_classified():
@@ -79,8 +87,7 @@ def test_url_role_matrix(client, personas, url_objects, who):
             continue
         url = "/" + route
         for name, value in _kwargs_for(route, url_objects).items():
-            url = url.replace(f"<slug:{name}>", str(value)).replace(f"<int:{name}>", str(value))
-            url = url.replace(f"<{name}>", str(value))
+            url = re.sub(rf"<(?:\w+:)?{name}>", str(value), url)
         response = _request(client, url)
         status = response.status_code
         perm = getattr(pattern.callback, "tenant_permission", None)

@@ -8,10 +8,13 @@ from __future__ import annotations
 import re
 import socket
 import ssl
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import ldap3
 from ldap3.core import exceptions as ldap_exc
+
+from .entry import Entry
 
 TLS_PORTS = {636, 3269}
 DEFAULT_TIMEOUT = 10
@@ -228,3 +231,132 @@ def _check_base_dn(conn: ldap3.Connection, base: str, naming_contexts: list[str]
         raise BaseDnNotFoundError(f"Base DN {base!r} does not exist on the server.{hint}")
     if description != "success":
         raise DirectoryError(f"Reading base DN {base!r} failed: {description} {conn.result.get('message', '')}")
+
+
+# ---------------------------------------------------------------------------
+# Reading: a paged, streaming search
+# ---------------------------------------------------------------------------
+
+PAGE_SIZE = 1000
+PAGED_RESULTS_OID = "1.2.840.113556.1.4.319"
+
+# Binary attributes stay bytes; every other value is decoded as UTF-8 (AD's string syntaxes).
+BINARY_ATTRIBUTES = frozenset(
+    {"objectguid", "objectsid", "usercertificate", "usersmimecertificate", "thumbnailphoto", "msexchmailboxguid"}
+)
+
+# Users (not computers, which AD derives from user), inetOrgPerson, contacts and groups: what
+# Entra Connect's default rules consider. Security groups without mail are included on purpose.
+SYNC_SCOPE_FILTER = "(|(&(objectClass=user)(!(objectClass=computer)))(objectClass=inetOrgPerson)(objectClass=contact)(objectClass=group))"  # noqa: E501
+
+ALWAYS_READ = (
+    "objectClass",
+    "objectGUID",
+    "uSNChanged",
+    "whenChanged",
+    "isCriticalSystemObject",
+    "msExchRecipientTypeDetails",
+    "groupType",
+    "homeMDB",
+    "userAccountControl",
+)
+
+
+class PagingRefusedError(DirectoryError):
+    pass
+
+
+class SizeLimitError(DirectoryError):
+    pass
+
+
+def scope_filter(extra_filter: str = "") -> str:
+    return f"(&{SYNC_SCOPE_FILTER}{extra_filter})" if extra_filter else SYNC_SCOPE_FILTER
+
+
+def _entry_from(item: dict, source: str) -> Entry:
+    attributes = {}
+    for name, values in item.get("raw_attributes", {}).items():
+        key = name.split(";", 1)[0].lower()  # drop ";binary" / ";range=" options
+        if not values:
+            continue
+        if key in BINARY_ATTRIBUTES:
+            attributes[key] = list(values)
+        else:
+            attributes[key] = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in values]
+    return Entry(dn=item["dn"], attributes=attributes, source=source)
+
+
+def _is_under(dn: str, containers: list[str]) -> bool:
+    lowered = dn.lower().replace(", ", ",")
+    return any(lowered == c or lowered.endswith("," + c) for c in containers)
+
+
+def iter_entries(
+    conn: ldap3.Connection,
+    bases: list[str],
+    attributes: list[str],
+    *,
+    search_filter: str = SYNC_SCOPE_FILTER,
+    exclude: list[str] = (),
+    source: str = "",
+    page_size: int = PAGE_SIZE,
+) -> Iterator[Entry]:
+    """Every entry under `bases`, one page in memory at a time; referrals are skipped.
+
+    Entries under an `exclude` container are dropped here, since LDAP cannot filter by DN.
+    """
+    excluded = [dn.lower().replace(", ", ",") for dn in exclude]
+    wanted = sorted({*attributes, *ALWAYS_READ}, key=str.lower)
+    for base in bases:
+        for item in _paged(conn, base, search_filter, wanted, page_size):
+            if excluded and _is_under(item["dn"], excluded):
+                continue
+            yield _entry_from(item, source)
+
+
+def _paged(conn: ldap3.Connection, base: str, search_filter: str, attributes: list[str], page_size: int):
+    cookie = None
+    while True:
+        try:
+            conn.search(
+                base,
+                search_filter,
+                ldap3.SUBTREE,
+                attributes=attributes,
+                paged_size=page_size,
+                paged_criticality=True,
+                paged_cookie=cookie,
+            )
+        except (ldap_exc.LDAPSocketReceiveError, ldap_exc.LDAPSocketSendError, ldap_exc.LDAPSocketOpenError) as exc:
+            host = conn.server.host
+            raise UnreachableError(f"Lost the connection to {host} while reading {base}: {exc}") from exc
+        except ldap_exc.LDAPSessionTerminatedByServerError as exc:
+            raise UnreachableError(f"{conn.server.host} ended the session while reading {base}.") from exc
+        _raise_for_search_result(conn.result, base)
+        for item in conn.response or ():
+            if item.get("type") == "searchResEntry":
+                yield item
+        controls = conn.result.get("controls", {}) or {}
+        cookie = controls.get(PAGED_RESULTS_OID, {}).get("value", {}).get("cookie")
+        if not cookie:
+            return
+
+
+def _raise_for_search_result(result: dict, base: str) -> None:
+    description = result.get("description")
+    if description in ("success", None):
+        return
+    message = result.get("message", "")
+    if description == "noSuchObject":
+        raise BaseDnNotFoundError(f"Base DN {base!r} does not exist on the server.")
+    if description == "unavailableCriticalExtension":
+        raise PagingRefusedError(f"The server refused paged results for {base}; it cannot be read in pages.")
+    if description in ("sizeLimitExceeded", "adminLimitExceeded"):
+        raise SizeLimitError(
+            f"The server stopped at its size limit while reading {base} ({description}); "
+            "raise MaxPageSize/size limit for the scan account or narrow the scope."
+        )
+    if description == "insufficientAccessRights":
+        raise DirectoryError(f"The bind user may not read {base}: {message}")
+    raise DirectoryError(f"Search of {base} failed: {description} {message}".strip())

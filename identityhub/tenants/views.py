@@ -22,9 +22,11 @@ def tenant_list(request):
 @require_GET
 @tenant_view("view")
 def tenant_detail(request, tenant):
-    forests = tenant.forests.all()
+    from identityhub.scans.summary import tenant_summary
+
     members = tenant.memberships.select_related("user").order_by("role", "user__username")
-    return render(request, "tenants/tenant_detail.html", {"tenant": tenant, "forests": forests, "members": members})
+    context = {"tenant": tenant, "members": members, **tenant_summary(tenant)}
+    return render(request, "tenants/tenant_detail.html", context)
 
 
 @require_http_methods(["GET", "POST"])

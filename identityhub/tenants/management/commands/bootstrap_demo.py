@@ -2,14 +2,18 @@
 
 import os
 import secrets
+from pathlib import Path
 
 from django.contrib.auth import get_user_model
+from django.core.files import File
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from identityhub.tenants.models import Membership, Role, Tenant
+from identityhub.tenants.models import Forest, Membership, Role, Tenant
 
 DEMO_SLUG = "contoso-demo"
+DEMO_FOREST = "contoso.local (demo export)"
+DEMO_EXPORT = Path(__file__).resolve().parents[3] / "scans" / "demo" / "contoso.ldif"
 
 
 class Command(BaseCommand):
@@ -28,10 +32,41 @@ class Command(BaseCommand):
             slug=DEMO_SLUG,
             defaults={
                 "name": "Contoso (demo)",
-                "verified_domains": ["contoso.com"],
+                "verified_domains": ["contoso.com", "contoso.onmicrosoft.com", "contoso.mail.onmicrosoft.com"],
                 "auth_method": Tenant.AuthMethod.PHS,
             },
         )
         Membership.objects.get_or_create(user=admin, tenant=tenant, defaults={"role": Role.ADMIN})
         if created:
             self.stdout.write(self.style.SUCCESS(f"Created demo tenant {tenant.name} ({tenant.slug})"))
+        self._scan_demo_forest(tenant, admin)
+
+    def _scan_demo_forest(self, tenant, admin):
+        """The bundled export of a messy fictional forest, scanned once so a newcomer sees findings at once."""
+        from identityhub.scans import pipeline
+        from identityhub.scans.models import ScanRun
+        from identityhub.scans.sources import entries_for
+
+        forest, _ = Forest.objects.get_or_create(
+            tenant=tenant,
+            name=DEMO_FOREST,
+            defaults={
+                "servers": "dc01.contoso.local",
+                "base_dns": "DC=contoso,DC=local",
+                "bind_user": "svc-identityhub@contoso.local",
+                "scan_schedule": Forest.Schedule.MANUAL,
+            },
+        )
+        if ScanRun.objects.filter(forest=forest).exists():
+            return
+        with DEMO_EXPORT.open("rb") as handle:
+            scan = ScanRun.objects.create(
+                tenant=tenant, forest=forest, source=ScanRun.Source.UPLOAD, triggered_by=admin
+            )
+            scan.upload.save(DEMO_EXPORT.name, File(handle))
+        scan = pipeline.execute(scan.pk, entries_for)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Scanned the demo export: {scan.objects_in_scope} objects, {scan.findings_count} open findings"
+            )
+        )

@@ -1,0 +1,553 @@
+"""Streaming readers for offline Active Directory exports: ldifde (LDIF) and csvde (CSV).
+
+Every reader is a generator that yields `Entry` objects one by one and keeps at most one record
+(plus one line) in memory, so a 2 GB export scans in constant memory. Every record is yielded,
+whatever its class (OUs and the domain head too): choosing what is in scope is the scan's job.
+
+Errors and streaming
+    A malformed file raises `ExportFormatError(message, line)` (1-based line number) at the point
+    where the reader meets the problem, after the entries before it have been yielded. Nothing is
+    yielded after the error. A caller that must not act on a half-read file (a scan) has to treat
+    the exception as fatal for the whole file: write into a new ScanRun and mark it failed, so it
+    never becomes the tenant's current picture.
+
+Decisions
+    * Binary attributes: a base64 (`::`) value of an attribute in `BINARY_ATTRIBUTES`, or with the
+      `;binary` option, stays bytes. Any other base64 value is decoded as UTF-8 to str; when it is
+      not valid UTF-8 it stays bytes rather than being mangled. A plain (`:`) value stays str.
+    * Change records: `changetype: add` (what ldifde writes on export) is accepted. modify, delete,
+      modrdn and moddn raise an error: such a file is a change file (for example IdFix's "LDF"
+      export), not an inventory, and skipping its records would make a scan look complete when it
+      read nothing.
+    * `attr:< URL` values are refused: a server-side upload must never open files or URLs it names.
+    * Attribute options (`userCertificate;binary`) are dropped from the key; names are lower-cased.
+    * An empty value (`mail:` in LDIF, an empty CSV field) means the attribute is absent.
+    * DNs are kept as written (RFC 4514 string form, escapes untouched: IdFix's replication-conflict
+      test looks for the literal `\\0ACNF:`), but are checked on read. `parse_dn` / `rdn_value`
+      give the unescaped parts.
+    * csvde: multi-valued attributes are joined with ';' and csvde has no escape for a ';' inside a
+      value, so only attributes known to be multi-valued (`CSV_MULTI_VALUED`) are split; any other
+      column is one value, so a ';' in sAMAccountName or displayName stays visible to the rules.
+      A proxyAddresses value that itself contains ';' cannot be told apart in a csvde file.
+      Binary values are csvde's `X'0a1b...'`; a known binary attribute may also be plain hex.
+    * Text encodings: UTF-8 (with or without BOM), UTF-16 with BOM (ldifde/csvde `-u`), or the
+      `encoding` the caller names (e.g. "cp1252" for a CSV saved by Excel).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+import contextlib
+import csv
+import io
+import itertools
+import os
+import re
+from collections.abc import Iterator
+from functools import partial
+
+from identityhub.lib.entry import Entry
+
+# Octet-string attributes an AD export carries; their base64 values stay bytes.
+BINARY_ATTRIBUTES = frozenset(
+    {
+        "objectguid",
+        "objectsid",
+        "sidhistory",
+        "usercertificate",
+        "usersmimecertificate",
+        "cacertificate",
+        "thumbnailphoto",
+        "jpegphoto",
+        "photo",
+        "ms-ds-consistencyguid",
+        "msexchmailboxguid",
+        "msexcharchiveguid",
+        "msexchmailboxsecuritydescriptor",
+        "ntsecuritydescriptor",
+        "logonhours",
+        "unicodepwd",
+        "msexchsafesendershash",
+        "msexchsaferecipientshash",
+        "msexchblockedsendershash",
+        "msds-generationid",
+        "replicationsignature",
+    }
+)
+
+# Attributes csvde joins with ';'. Only these are split (see the module docstring).
+CSV_MULTI_VALUED = frozenset(
+    {
+        "objectclass",
+        "proxyaddresses",
+        "member",
+        "memberof",
+        "othermailbox",
+        "othertelephone",
+        "otherhomephone",
+        "othermobile",
+        "otherpager",
+        "otheripphone",
+        "otherfacsimiletelephonenumber",
+        "url",
+        "serviceprincipalname",
+        "usercertificate",
+        "usersmimecertificate",
+        "showinaddressbook",
+        "msexchextensioncustomattribute1",
+        "msexchextensioncustomattribute2",
+        "msds-sourceanchor",
+        "sidhistory",
+    }
+)
+
+MAX_LINE_BYTES = 16 * 1024 * 1024  # a line longer than this is not an export; stop before RAM does
+_SNIFF_LINES = 64
+
+# csv's default field limit (128 KiB) is smaller than a csvde thumbnailPhoto in hex. This is a
+# process-wide setting, so only ever raise it.
+csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE_BYTES))
+
+
+class ExportFormatError(ValueError):
+    """The export is malformed at `line` (1-based). Fatal for the whole file."""
+
+    def __init__(self, message: str, line: int):
+        super().__init__(f"line {line}: {message}")
+        self.message = message
+        self.line = line
+
+
+# --------------------------------------------------------------------------- public entry points
+
+
+def read_export(path_or_file, source: str, *, encoding: str | None = None) -> Iterator[Entry]:
+    """Yield the entries of an ldifde or csvde export, choosing the reader by content, then name.
+
+    `path_or_file` is a path, a binary file object (e.g. a Django upload) or a text file object.
+    """
+    with _opened(path_or_file) as handle:
+        lines = _text_lines(handle, encoding)
+        kind, lines = _sniff(lines, _name_of(path_or_file))
+        if kind == "ldif":
+            yield from _parse_ldif(lines, source)
+        elif kind == "csv":
+            yield from _parse_csv(lines, source)
+
+
+def read_ldif(path_or_file, source: str, *, encoding: str | None = None) -> Iterator[Entry]:
+    """Yield the entries of an LDIF file as ldifde writes it (see the module docstring)."""
+    with _opened(path_or_file) as handle:
+        yield from _parse_ldif(_text_lines(handle, encoding), source)
+
+
+def read_csv(path_or_file, source: str, *, encoding: str | None = None) -> Iterator[Entry]:
+    """Yield the entries of a CSV file as csvde writes it (see the module docstring)."""
+    with _opened(path_or_file) as handle:
+        yield from _parse_csv(_text_lines(handle, encoding), source)
+
+
+# --------------------------------------------------------------------------- DNs
+
+# One attribute=value pair of an RFC 4514 DN (lenient like AD: '<', '>', '=' may be unescaped,
+# and a backslash may escape any character). `sep` is what follows it.
+_AVA = re.compile(
+    r"""\s*(?P<type>[A-Za-z][A-Za-z0-9-]*|\d+(?:\.\d+)+)\s*=\s*
+    (?P<value>\#[0-9A-Fa-f]*|"(?:[^"\\]|\\.)*"|(?:[^,+;"\\]|\\.)*)
+    \s*(?P<sep>[,;+]|$)""",
+    re.VERBOSE | re.DOTALL,
+)
+_ESCAPE = re.compile(r"((?:\\[0-9A-Fa-f]{2})+)|\\(.)", re.DOTALL)
+
+
+def parse_dn(dn: str) -> list[list[tuple[str, str]]]:
+    """Split a DN into RDNs, each a list of (type, unescaped value); raise ValueError if malformed.
+
+    `CN=Smith\\, John+uid=js,OU=Users,DC=x` -> [[("CN", "Smith, John"), ("uid", "js")],
+    [("OU", "Users")], [("DC", "x")]]. A `#hex` (BER) value is returned as written.
+    """
+    if not dn.strip():
+        raise ValueError("the DN is empty")
+    rdns: list[list[tuple[str, str]]] = [[]]
+    pos = 0
+    while pos < len(dn):
+        match = _AVA.match(dn, pos)
+        if match is None:
+            raise ValueError(f"cannot read an attribute=value pair at position {pos + 1} of {dn!r}")
+        rdns[-1].append((match["type"], _unescape_value(match["value"])))
+        pos = match.end()
+        sep = match["sep"]
+        if sep and pos >= len(dn):
+            raise ValueError(f"the DN ends with a separator {sep!r}: {dn!r}")
+        if sep in (",", ";"):
+            rdns.append([])
+    return rdns
+
+
+def rdn_value(dn: str) -> str:
+    """The unescaped value of the first attribute of the first RDN ("John Smith" for a user)."""
+    return parse_dn(dn)[0][0][1]
+
+
+def _unescape_value(raw: str) -> str:
+    if raw.startswith("#"):
+        return raw
+    if raw.startswith('"') and raw.endswith('"') and len(raw) >= 2:
+        raw = raw[1:-1]
+    else:
+        # Trailing spaces are insignificant unless escaped.
+        while raw.endswith(" ") and not raw.endswith("\\ "):
+            raw = raw[:-1]
+    if "\\" not in raw:
+        return raw
+    return _ESCAPE.sub(_unescape_one, raw)
+
+
+def _unescape_one(match: re.Match) -> str:
+    if match[1]:
+        # Consecutive hex escapes are the UTF-8 bytes of one or more characters (\C3\BC = ü).
+        return bytes.fromhex(match[1].replace("\\", "")).decode("utf-8", "replace")
+    return match[2]
+
+
+def _checked_dn(dn: str, line: int) -> str:
+    try:
+        parse_dn(dn)
+    except ValueError as exc:
+        raise ExportFormatError(f"DN is not valid: {exc}", line) from None
+    return dn
+
+
+# --------------------------------------------------------------------------- opening and decoding
+
+
+@contextlib.contextmanager
+def _opened(path_or_file):
+    if isinstance(path_or_file, str | os.PathLike):
+        with open(path_or_file, "rb") as handle:
+            yield handle
+    else:
+        yield path_or_file  # the caller opened it and closes it
+
+
+def _name_of(path_or_file) -> str:
+    if isinstance(path_or_file, str | os.PathLike):
+        return os.fspath(path_or_file)
+    return str(getattr(path_or_file, "name", "") or "")
+
+
+def _text_lines(handle, encoding: str | None) -> Iterator[tuple[int, str]]:
+    """Yield (line number, line with its ending) from a binary or text file object."""
+    if isinstance(handle, io.TextIOBase):
+        yield from _numbered_text(handle)
+        return
+    head = handle.read(4)
+    stream = io.BufferedReader(_Prepend(head, handle), 64 * 1024)
+    encoding = encoding or _detect_encoding(head)
+    if codecs.lookup(encoding).name.startswith(("utf-16", "utf-32")):
+        # Multi-byte code units: '\n' is not a byte boundary, let the codec split lines.
+        yield from _numbered_text(io.TextIOWrapper(stream, encoding=encoding, newline="\n"))
+    else:
+        yield from _numbered_bytes(stream, encoding)
+
+
+def _detect_encoding(head: bytes) -> str:
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"  # the codec reads and drops the BOM
+    if len(head) >= 4 and head[1] == 0 and head[3] == 0 and head[0]:
+        return "utf-16-le"  # "d\0n\0": Unicode export without a BOM
+    if len(head) >= 4 and head[0] == 0 and head[2] == 0 and head[1]:
+        return "utf-16-be"
+    return "utf-8"
+
+
+def _numbered_bytes(stream, encoding: str) -> Iterator[tuple[int, str]]:
+    for number, raw in enumerate(iter(partial(stream.readline, MAX_LINE_BYTES + 1), b""), 1):
+        if len(raw) > MAX_LINE_BYTES:
+            raise ExportFormatError(f"line is longer than {MAX_LINE_BYTES} bytes", number)
+        try:
+            text = raw.decode(encoding)
+        except UnicodeDecodeError as exc:
+            message = (
+                f"text is not valid {encoding} (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); "
+                "export as Unicode (ldifde/csvde -u) or UTF-8, or name the file's encoding"
+            )
+            raise ExportFormatError(message, number) from None
+        yield number, text.removeprefix("\ufeff") if number == 1 else text
+
+
+def _numbered_text(handle) -> Iterator[tuple[int, str]]:
+    number = 0
+    try:
+        for number, text in enumerate(handle, 1):  # noqa: B007 - number is read in the except
+            yield number, text.removeprefix("\ufeff") if number == 1 else text
+    except UnicodeDecodeError as exc:
+        raise ExportFormatError(f"text cannot be decoded: {exc.reason}", number + 1) from None
+
+
+class _Prepend(io.RawIOBase):
+    """A raw stream that serves `head` again, then the rest of `handle` (any object with read)."""
+
+    def __init__(self, head: bytes, handle):
+        self._head = head
+        self._handle = handle
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self._head:
+            data, self._head = self._head[: len(buffer)], self._head[len(buffer) :]
+        else:
+            data = self._handle.read(len(buffer)) or b""
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _sniff(lines: Iterator[tuple[int, str]], name: str) -> tuple[str, Iterator[tuple[int, str]]]:
+    """Look at the first meaningful line; fall back to the file name's extension."""
+    seen: list[tuple[int, str]] = []
+    kind = ""
+    for item in lines:
+        seen.append(item)
+        text = item[1].strip()
+        if text and not text.startswith("#"):
+            kind = _kind_of_first_line(text)
+            break
+        if len(seen) >= _SNIFF_LINES:
+            break
+    if not kind:
+        kind = {".ldf": "ldif", ".ldif": "ldif", ".csv": "csv"}.get(os.path.splitext(name)[1].lower(), "")
+    if not kind and any(text.strip() for _, text in seen):
+        raise ExportFormatError("not an LDIF (dn: ...) or CSV (header with a DN column) export", 1)
+    return kind or "ldif", itertools.chain(seen, lines)
+
+
+def _kind_of_first_line(text: str) -> str:
+    if re.match(r"(?i)(dn|version)\s*:", text):
+        return "ldif"
+    fields = [field.strip().strip('"').lower() for field in text.split(",")]
+    return "csv" if "dn" in fields else ""
+
+
+# --------------------------------------------------------------------------- LDIF
+
+_ATTR_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.;-]*")
+_KEYS: dict[str, tuple[str, bool]] = {}  # attribute name as written -> (key, binary); a cache
+
+
+def _parse_ldif(lines: Iterator[tuple[int, str]], source: str) -> Iterator[Entry]:
+    first = True
+    for record in _ldif_records(lines):
+        if first and record[0][1][:8].lower() == "version:":
+            _check_version(*record[0])
+            record = record[1:]
+        first = False
+        if record:
+            yield _ldif_entry(record, source)
+
+
+def _ldif_records(lines: Iterator[tuple[int, str]]) -> Iterator[list[tuple[int, str]]]:
+    """Group lines into records of unfolded (line number, text), dropping comments.
+
+    One function rather than a pipeline of generators: this loop runs once per physical line.
+    """
+    record: list[tuple[int, str]] = []
+    start, parts = 0, None  # the logical line being unfolded
+    in_comment = False
+    for number, raw in lines:
+        line = raw.rstrip("\r\n")
+        if line[:1] == " ":
+            if in_comment:
+                continue  # a folded comment is still a comment
+            if parts is None:
+                raise ExportFormatError("continuation line with no attribute before it", number)
+            parts.append(line[1:])
+            continue
+        if parts is not None:
+            record.append((start, parts[0] if len(parts) == 1 else "".join(parts)))
+            parts = None
+        in_comment = line[:1] == "#"
+        if in_comment:
+            continue
+        if line and not line.isspace():
+            start, parts = number, [line]
+        elif record:
+            yield record
+            record = []
+    if parts is not None:
+        record.append((start, "".join(parts)))
+    if record:
+        yield record
+
+
+def _check_version(number: int, line: str) -> None:
+    if line.split(":", 1)[1].strip() != "1":
+        raise ExportFormatError(f"unsupported LDIF version {line.split(':', 1)[1].strip()!r}", number)
+
+
+def _ldif_entry(record: list[tuple[int, str]], source: str) -> Entry:
+    number, line = record[0]
+    name, kind, value = _split_attr_line(number, line)
+    if name.lower() != "dn":
+        raise ExportFormatError(f"record does not start with dn: (found {name!r})", number)
+    dn = _checked_dn(_dn_value(number, kind, value), number)
+    entry = Entry(dn=dn, source=source)
+    for number, line in record[1:]:
+        name, kind, value = _split_attr_line(number, line)
+        key, binary = _attribute_key(name)
+        if key == "changetype":
+            _check_changetype(number, value.strip())
+            continue
+        if key == "control":
+            continue  # request controls mean nothing for an inventory
+        if key == "dn":
+            raise ExportFormatError("dn: inside a record (a blank line missing before it?)", number)
+        decoded = _ldif_value(number, key, binary, kind, value)
+        if decoded != "" and decoded != b"":
+            entry.attributes.setdefault(key, []).append(decoded)
+    return entry
+
+
+def _split_attr_line(number: int, line: str) -> tuple[str, str, str]:
+    """'name: v' -> (name, ':', v); 'name:: b64' -> (name, '::', b64); 'name:< url' -> ':<'."""
+    name, colon, rest = line.partition(":")
+    name = name.rstrip(" ")
+    if not colon or (name not in _KEYS and not _ATTR_NAME.fullmatch(name)):
+        shown = line if len(line) <= 40 else line[:40] + "..."
+        raise ExportFormatError(f"expected 'attribute: value', got {shown!r}", number)
+    if rest[:1] == ":":
+        return name, "::", rest[1:]
+    if rest[:1] == "<":
+        return name, ":<", rest[1:]
+    return name, ":", rest
+
+
+def _attribute_key(name: str) -> tuple[str, bool]:
+    known = _KEYS.get(name)
+    if known is None:
+        base, *options = name.lower().split(";")
+        known = (base, base in BINARY_ATTRIBUTES or "binary" in options)
+        if len(_KEYS) < 10_000:  # bounded: a hostile file could invent endless names
+            _KEYS[name] = known
+    return known
+
+
+def _dn_value(number: int, kind: str, value: str) -> str:
+    if kind == ":<":
+        raise ExportFormatError("dn:< (a DN read from a URL) is not supported", number)
+    if kind == ":":
+        return value.strip(" ")
+    raw = _b64(number, "dn", value)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ExportFormatError("base64 DN is not valid UTF-8", number) from None
+
+
+def _check_changetype(number: int, changetype: str) -> None:
+    if changetype.lower() != "add":
+        raise ExportFormatError(
+            f"changetype: {changetype} records are not supported: this is a change file (such as "
+            "IdFix's LDF export), not a directory export (ldifde -f out.ldf -d <base>)",
+            number,
+        )
+
+
+def _ldif_value(number: int, key: str, binary: bool, kind: str, value: str) -> str | bytes:
+    if kind == ":":
+        return value.lstrip(" ")
+    if kind == ":<":
+        raise ExportFormatError(
+            f"{key}:< (a value read from a URL) is not supported; export values inline "
+            "(ldifde writes binary values as base64 with '::')",
+            number,
+        )
+    raw = _b64(number, key, value)
+    if binary:
+        return raw
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw  # not text after all: keep the bytes rather than guess an encoding
+
+
+def _b64(number: int, key: str, value: str) -> bytes:
+    try:
+        return base64.b64decode("".join(value.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise ExportFormatError(f"base64 value for {key} is not valid", number) from None
+
+
+# --------------------------------------------------------------------------- CSV
+
+_CSV_BINARY = re.compile(r"X'([0-9A-Fa-f]*)'")
+_HEX = re.compile(r"(?:[0-9A-Fa-f]{2})+")
+
+
+def _parse_csv(lines: Iterator[tuple[int, str]], source: str) -> Iterator[Entry]:
+    reader = csv.reader((text for _, text in lines), strict=True)
+    header = _csv_header(reader)
+    while True:
+        start = reader.line_num + 1
+        row = _next_row(reader)
+        if row is None:
+            return
+        if row and any(field.strip() for field in row):
+            yield _csv_entry(row, header, start, source)
+
+
+def _next_row(reader) -> list[str] | None:
+    try:
+        return next(reader)
+    except StopIteration:
+        return None
+    except csv.Error as exc:
+        raise ExportFormatError(f"CSV cannot be read: {exc} (an unclosed quote?)", reader.line_num) from None
+
+
+def _csv_header(reader) -> list[str]:
+    row = _next_row(reader)
+    while row is not None and not any(field.strip() for field in row):
+        row = _next_row(reader)
+    if row is None:
+        raise ExportFormatError("CSV file is empty: no header row", max(reader.line_num, 1))
+    header = [field.strip().split(";")[0].lower() for field in row]
+    header[0] = header[0].removeprefix("\ufeff")
+    if "dn" not in header:
+        raise ExportFormatError("CSV header has no DN column", reader.line_num)
+    repeated = sorted({name for name in header if header.count(name) > 1 and name})
+    if repeated:
+        raise ExportFormatError(f"CSV header repeats {', '.join(repeated)}", reader.line_num)
+    return header
+
+
+def _csv_entry(row: list[str], header: list[str], number: int, source: str) -> Entry:
+    if len(row) > len(header):
+        raise ExportFormatError(f"row has {len(row)} fields, the header has {len(header)}", number)
+    fields = dict(zip(header, row, strict=False))  # a short row (trailing fields cut) = absent
+    dn = fields.pop("dn", "").strip()
+    if not dn:
+        raise ExportFormatError("row has an empty DN", number)
+    entry = Entry(dn=_checked_dn(dn, number), source=source)
+    for key, field in fields.items():
+        if not key or field == "":
+            continue
+        parts = field.split(";") if key in CSV_MULTI_VALUED else [field]
+        values = [_csv_value(number, key, part) for part in parts if part != ""]
+        if values:
+            entry.attributes[key] = values
+    return entry
+
+
+def _csv_value(number: int, key: str, text: str) -> str | bytes:
+    match = _CSV_BINARY.fullmatch(text)
+    if match:
+        return bytes.fromhex(match[1])
+    if key in BINARY_ATTRIBUTES:
+        if not _HEX.fullmatch(text):
+            raise ExportFormatError(f"binary value for {key} is not hex (X'0a1b...')", number)
+        return bytes.fromhex(text)
+    return text

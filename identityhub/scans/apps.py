@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class ScansConfig(AppConfig):
+    name = "identityhub.scans"
+    label = "scans"
+    verbose_name = "Scans and findings"

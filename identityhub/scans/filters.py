@@ -1,0 +1,49 @@
+import django_filters
+from django.db.models import Q
+
+from identityhub.lib import rules
+
+from .models import Finding, Severity
+
+ERROR_TYPES = sorted({rule.error for rule in rules.RULES.values()})
+UNRESOLVED = "unresolved"
+
+
+class FindingFilter(django_filters.FilterSet):
+    """The findings list's filters; they live in the URL, so a filtered view can be shared and exported."""
+
+    q = django_filters.CharFilter(method="search", label="Search")
+    status = django_filters.ChoiceFilter(
+        choices=[(UNRESOLVED, "Not resolved"), *Finding.Status.choices], method="by_status", empty_label="Any status"
+    )
+    severity = django_filters.ChoiceFilter(choices=Severity.choices)
+    rule = django_filters.ChoiceFilter(choices=[(code, code) for code in sorted(rules.RULES)])
+    error = django_filters.ChoiceFilter(choices=[(e, e) for e in ERROR_TYPES], label="Error type")
+    attribute = django_filters.CharFilter(lookup_expr="iexact")
+    forest = django_filters.ModelChoiceFilter(queryset=None)
+    ou = django_filters.CharFilter(method="in_ou", label="OU")
+    object_class = django_filters.ChoiceFilter(
+        choices=[(c, c) for c in ("user", "inetOrgPerson", "contact", "group")], label="Class"
+    )
+
+    class Meta:
+        model = Finding
+        fields = ["q", "status", "severity", "rule", "error", "attribute", "forest", "ou", "object_class"]
+
+    def __init__(self, data=None, *args, tenant, **kwargs):
+        # Unresolved findings unless the user asks otherwise.
+        if data is not None and "status" not in data:
+            data = data.copy()
+            data["status"] = UNRESOLVED
+        super().__init__(data, *args, **kwargs)
+        self.filters["forest"].queryset = tenant.forests.all()
+
+    def search(self, queryset, name, value):
+        return queryset.filter(Q(dn__icontains=value) | Q(value__icontains=value) | Q(suggestion__icontains=value))
+
+    def by_status(self, queryset, name, value):
+        return queryset.unresolved() if value == UNRESOLVED else queryset.filter(status=value)
+
+    def in_ou(self, queryset, name, value):
+        # An OU matches itself and everything below it.
+        return queryset.filter(Q(ou__iexact=value) | Q(ou__iendswith="," + value))

@@ -1,0 +1,214 @@
+"""Scans of a forest, the objects they read, and the findings with their history across scans.
+
+A scan writes its objects, identity keys and findings against its own ScanRun while it runs;
+only when it completes does it become the forest's current picture (ScanRun.is_current) and are
+its findings merged into Finding. A failed scan leaves the previous picture untouched.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+
+from identityhub.tenants.models import Forest, Tenant
+
+
+class ScanRunQuerySet(models.QuerySet):
+    def for_user(self, user):
+        return self.filter(tenant__in=Tenant.objects.for_user(user))
+
+    def current(self):
+        return self.filter(is_current=True)
+
+
+class ScanRun(models.Model):
+    """The job row of one scan of one forest: status, progress, counts, timings."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class Source(models.TextChoices):
+        LDAP = "ldap", "LDAP"
+        UPLOAD = "upload", "Uploaded export"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="scans")
+    forest = models.ForeignKey(Forest, on_delete=models.CASCADE, related_name="scans")
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.LDAP)
+    upload = models.FileField(upload_to="uploads/%Y/%m/", blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    is_current = models.BooleanField(default=False)
+    error = models.TextField(blank=True)
+    triggered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created = models.DateTimeField(auto_now_add=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    heartbeat = models.DateTimeField(null=True, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+
+    catalogue_version = models.CharField(max_length=20, blank=True)
+    ruleset = models.CharField(max_length=12, blank=True)
+    scope = models.JSONField(default=dict, blank=True, help_text="Servers, bases, filter: what was read.")
+    objects_read = models.PositiveIntegerField(default=0)
+    objects_in_scope = models.PositiveIntegerField(default=0)
+    objects_excluded = models.PositiveIntegerField(default=0)
+    findings_count = models.PositiveIntegerField(default=0)
+    rule_counts = models.JSONField(default=dict, blank=True)
+    severity_counts = models.JSONField(default=dict, blank=True)
+    exclusion_counts = models.JSONField(default=dict, blank=True)
+    timings = models.JSONField(default=dict, blank=True)
+
+    objects = ScanRunQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created"]
+        constraints = [
+            models.UniqueConstraint(fields=["forest"], condition=Q(is_current=True), name="one_current_scan_per_forest")
+        ]
+
+    def __str__(self):
+        return f"Scan #{self.pk} of {self.forest}"
+
+    def get_absolute_url(self):
+        return reverse("scan-detail", args=[self.tenant.slug, self.pk])
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+    @property
+    def duration(self):
+        if self.started and self.finished:
+            return self.finished - self.started
+        return None
+
+
+class DirectoryObject(models.Model):
+    """One object as one scan read it (the snapshot). Excluded objects are not stored."""
+
+    scan = models.ForeignKey(ScanRun, on_delete=models.CASCADE, related_name="directory_objects")
+    forest = models.ForeignKey(Forest, on_delete=models.CASCADE, related_name="+")
+    guid = models.UUIDField()
+    dn = models.TextField()
+    object_class = models.CharField(max_length=30)
+    ou = models.TextField(help_text="The DN of the container holding the object.")
+    attributes = models.JSONField(default=dict)
+    usn_changed = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scan", "guid"], name="one_object_per_guid_per_scan")]
+        indexes = [models.Index(fields=["forest", "guid"])]
+
+    def __str__(self):
+        return self.dn
+
+
+class IdentityKey(models.Model):
+    """A value that must be unique tenant-wide (UPN, SMTP address, mail...), normalised as Entra compares."""
+
+    scan = models.ForeignKey(ScanRun, on_delete=models.CASCADE, related_name="+")
+    forest = models.ForeignKey(Forest, on_delete=models.CASCADE, related_name="+")
+    guid = models.UUIDField()
+    kind = models.CharField(max_length=20)
+    value = models.TextField()
+    attribute = models.CharField(max_length=64)
+    raw = models.TextField()
+
+    class Meta:
+        indexes = [models.Index(fields=["scan", "kind", "value"])]
+
+    def __str__(self):
+        return f"{self.kind}:{self.value}"
+
+
+class StagedFinding(models.Model):
+    """A finding as one scan produced it, before it is merged into Finding when the scan completes."""
+
+    scan = models.ForeignKey(ScanRun, on_delete=models.CASCADE, related_name="+")
+    forest = models.ForeignKey(Forest, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=64)
+    guid = models.UUIDField()
+    dn = models.TextField()
+    object_class = models.CharField(max_length=30)
+    ou = models.TextField()
+    rule = models.CharField(max_length=64)
+    severity = models.CharField(max_length=10)
+    error = models.CharField(max_length=20)
+    attribute = models.CharField(max_length=64)
+    value = models.TextField()
+    # None: nothing to suggest; "" would mean "remove the value".
+    suggestion = models.TextField(null=True, blank=True)  # noqa: DJ001
+    suggestion_keys = models.JSONField(default=list, blank=True, help_text="Identity keys the suggestion would take.")
+
+    class Meta:
+        indexes = [models.Index(fields=["scan", "key"])]
+
+    def __str__(self):
+        return f"{self.rule} on {self.dn}"
+
+
+class Severity(models.TextChoices):
+    BLOCKING = "blocking", "Blocking"
+    DEGRADING = "degrading", "Degrading"
+    HYGIENE = "hygiene", "Hygiene"
+
+
+class FindingQuerySet(models.QuerySet):
+    def for_user(self, user):
+        return self.filter(tenant__in=Tenant.objects.for_user(user))
+
+    def unresolved(self):
+        return self.exclude(status=Finding.Status.RESOLVED)
+
+
+class Finding(models.Model):
+    """One problem with one value of one object, tracked across scans until it is gone."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        RESOLVED = "resolved", "Resolved"
+        ACCEPTED = "accepted", "Accepted"
+        EXCEPTED = "excepted", "Excepted"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="findings")
+    forest = models.ForeignKey(Forest, on_delete=models.CASCADE, related_name="findings")
+    key = models.CharField(max_length=64, help_text="Hash of object, rule, attribute and value.")
+    guid = models.UUIDField()
+    dn = models.TextField()
+    object_class = models.CharField(max_length=30)
+    ou = models.TextField()
+    rule = models.CharField(max_length=64)
+    severity = models.CharField(max_length=10, choices=Severity.choices)
+    error = models.CharField(max_length=20)
+    attribute = models.CharField(max_length=64)
+    value = models.TextField()
+    # None: nothing to suggest; "" would mean "remove the value".
+    suggestion = models.TextField(null=True, blank=True)  # noqa: DJ001
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    first_scan = models.ForeignKey(ScanRun, on_delete=models.SET_NULL, null=True, related_name="+")
+    last_scan = models.ForeignKey(ScanRun, on_delete=models.SET_NULL, null=True, related_name="+")
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    objects = FindingQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["dn", "rule"]
+        constraints = [models.UniqueConstraint(fields=["forest", "key"], name="one_finding_per_key_per_forest")]
+        indexes = [
+            models.Index(fields=["tenant", "status", "severity"]),
+            models.Index(fields=["tenant", "rule"]),
+            models.Index(fields=["forest", "guid"]),
+        ]
+
+    def __str__(self):
+        return f"{self.rule} on {self.dn}"
+
+    def get_absolute_url(self):
+        return reverse("object-detail", args=[self.tenant.slug, self.forest_id, self.guid])

@@ -1,0 +1,461 @@
+"""A scan from entries to the tenant's current picture: rules, staging, merge, duplicates.
+
+Plain functions over the models; the Celery task only loads the row and calls run_scan().
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import re
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable
+
+from django.db import transaction
+from django.db.models import Case, Count, F, OuterRef, Subquery, Value, When
+from django.utils import timezone
+
+from identityhub.lib import rules
+from identityhub.lib.entry import Entry
+from identityhub.lib.rules.duplicates import duplicate_rule, value_keys
+
+from .models import DirectoryObject, Finding, IdentityKey, ScanRun, StagedFinding
+
+log = logging.getLogger(__name__)
+
+BATCH = 1000
+PROGRESS_EVERY = 2.0  # seconds between progress writes
+KEEP_SNAPSHOTS = 3  # completed scans per forest whose objects are kept for history
+DUPLICATE_RULES = frozenset(code for code, rule in rules.RULES.items() if rule.error == "duplicate")
+GUID_NAMESPACE = uuid.UUID("6f0f7a52-4a36-4c5e-9d0e-8f3c1e6b2a11")
+_FIRST_UNESCAPED_COMMA = re.compile(r"(?<!\\),")
+
+
+class ScanCancelled(Exception):
+    pass
+
+
+def context_for(tenant) -> rules.Context:
+    return rules.Context(ruleset=tenant.ruleset, verified_domains=frozenset(tenant.verified_domains))
+
+
+def parent_dn(dn: str) -> str:
+    parts = _FIRST_UNESCAPED_COMMA.split(dn, maxsplit=1)
+    return parts[1].strip() if len(parts) == 2 else ""
+
+
+def object_guid(entry: Entry) -> uuid.UUID:
+    """objectGUID, or (for exports without it) a stable GUID derived from the DN."""
+    guid = entry.guid
+    return uuid.UUID(guid) if guid else uuid.uuid5(GUID_NAMESPACE, entry.dn.lower())
+
+
+def finding_key(guid: uuid.UUID, rule: str, attribute: str, value: str) -> str:
+    return hashlib.sha1(f"{guid}\x1f{rule}\x1f{attribute}\x1f{value}".encode()).hexdigest()  # noqa: S324
+
+
+def _json_attributes(entry: Entry) -> dict:
+    out = {}
+    for name, values in entry.attributes.items():
+        if name == "objectguid":
+            continue
+        out[name] = ["b64:" + base64.b64encode(v).decode() if isinstance(v, bytes) else v for v in values]
+    return out
+
+
+def _usn(entry: Entry) -> int | None:
+    value = entry.first("uSNChanged")
+    return int(value) if value and str(value).isdigit() else None
+
+
+# ---------------------------------------------------------------------------
+# Staging: what one scan read and found, in batches
+# ---------------------------------------------------------------------------
+
+
+class StagingWriter:
+    """Buffers objects, identity keys and findings of one scan and writes them in bulk.
+
+    Samba can return one entry twice, and base DNs may overlap: an object whose GUID this scan
+    already holds is dropped with its keys and findings (within a batch here, across batches by
+    one indexed query per flush), so memory stays one batch whatever the directory's size.
+    """
+
+    def __init__(self, scan: ScanRun, ctx: rules.Context):
+        self.scan, self.ctx = scan, ctx
+        self.pending: dict[uuid.UUID, tuple[DirectoryObject, list[IdentityKey], list[StagedFinding]]] = {}
+        self.rule_counts: Counter = Counter()
+        self.in_scope = 0
+
+    def add(self, entry: Entry, findings: list[rules.Finding]) -> None:
+        guid = object_guid(entry)
+        if guid in self.pending:
+            return
+        ou = parent_dn(entry.dn)
+        obj = DirectoryObject(
+            scan=self.scan,
+            forest_id=self.scan.forest_id,
+            guid=guid,
+            dn=entry.dn,
+            object_class=entry.object_class,
+            ou=ou,
+            attributes=_json_attributes(entry),
+            usn_changed=_usn(entry),
+        )
+        keys = [
+            IdentityKey(
+                scan=self.scan, forest_id=self.scan.forest_id, guid=guid, kind=kind, value=norm, attribute=attr, raw=raw
+            )
+            for kind, norm, attr, raw in rules.identity_keys(entry, self.ctx)
+        ]
+        staged = [self._staged(f, entry, guid, ou) for f in findings]
+        self.pending[guid] = (obj, keys, staged)
+        if len(self.pending) >= BATCH:
+            self.flush()
+
+    def _staged(self, f: rules.Finding, entry: Entry, guid: uuid.UUID, ou: str) -> StagedFinding:
+        keys = value_keys(f.attribute, f.suggestion, entry, self.ctx) if f.suggestion else []
+        return StagedFinding(
+            scan=self.scan,
+            forest_id=self.scan.forest_id,
+            key=finding_key(guid, f.rule, f.attribute, f.value),
+            guid=guid,
+            dn=entry.dn,
+            object_class=entry.object_class,
+            ou=ou,
+            rule=f.rule,
+            severity=f.severity,
+            error=f.error,
+            attribute=f.attribute,
+            value=f.value,
+            suggestion=f.suggestion,
+            suggestion_keys=[list(k) for k in keys],
+        )
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        stored = set(
+            DirectoryObject.objects.filter(scan=self.scan, guid__in=list(self.pending)).values_list("guid", flat=True)
+        )
+        rows = [row for guid, row in self.pending.items() if guid not in stored]
+        DirectoryObject.objects.bulk_create([obj for obj, _, _ in rows], batch_size=BATCH)
+        IdentityKey.objects.bulk_create([k for _, keys, _ in rows for k in keys], batch_size=BATCH)
+        findings = [f for _, _, staged in rows for f in staged]
+        StagedFinding.objects.bulk_create(findings, batch_size=BATCH)
+        self.rule_counts.update(f.rule for f in findings)
+        self.in_scope += len(rows)
+        self.pending = {}
+
+
+# ---------------------------------------------------------------------------
+# Running a scan
+# ---------------------------------------------------------------------------
+
+STALE_AFTER = 600  # seconds without a heartbeat after which a running scan may be taken over
+
+
+class ScanBusy(Exception):
+    """The forest already has a scan queued or running."""
+
+
+def queue_scan(forest, user=None, upload=None) -> ScanRun:
+    """Create the ScanRun row and hand it to a worker once the row is committed."""
+    from .tasks import scan_forest
+
+    with transaction.atomic():
+        if ScanRun.objects.filter(forest=forest, status__in=ScanRun.ACTIVE).select_for_update().exists():
+            raise ScanBusy(f"A scan of {forest} is already queued or running.")
+        scan = ScanRun.objects.create(
+            tenant=forest.tenant,
+            forest=forest,
+            source=ScanRun.Source.UPLOAD if upload else ScanRun.Source.LDAP,
+            upload=upload or "",
+            triggered_by=user if user and user.is_authenticated else None,
+            catalogue_version=rules.CATALOGUE_VERSION,
+            ruleset=forest.tenant.ruleset,
+        )
+        transaction.on_commit(lambda: scan_forest.delay(scan.pk))
+    return scan
+
+
+def claim(scan_id: int) -> ScanRun | None:
+    """Mark a queued (or abandoned) scan as running; None when another worker has it or it ended."""
+    now = timezone.now()
+    stale = now - timezone.timedelta(seconds=STALE_AFTER)
+    queued = ScanRun.objects.filter(pk=scan_id, status=ScanRun.Status.QUEUED)
+    abandoned = ScanRun.objects.filter(pk=scan_id, status=ScanRun.Status.RUNNING, heartbeat__lt=stale)
+    if not (
+        queued.update(status=ScanRun.Status.RUNNING, started=now, heartbeat=now) or abandoned.update(heartbeat=now)
+    ):
+        return None
+    scan = ScanRun.objects.select_related("tenant", "forest").get(pk=scan_id)
+    discard_staging(scan)  # a re-delivered task starts clean: a rerun never duplicates anything
+    return scan
+
+
+def discard_staging(scan: ScanRun) -> None:
+    StagedFinding.objects.filter(scan=scan).delete()
+    IdentityKey.objects.filter(scan=scan).delete()
+    DirectoryObject.objects.filter(scan=scan).delete()
+
+
+def execute(scan_id: int, open_entries: Callable[[ScanRun], Iterable[Entry]]) -> ScanRun | None:
+    """Claim, run and finish one scan; any failure leaves the previous picture as it was."""
+    scan = claim(scan_id)
+    if scan is None:
+        return None
+    try:
+        run_scan(scan, open_entries(scan))
+    except ScanCancelled:
+        _end_without_picture(scan, ScanRun.Status.CANCELLED, "Cancelled before it completed.")
+    except Exception as exc:  # noqa: BLE001 - every failure must end the job row, whatever it was
+        log.exception("scan %s failed", scan.pk)
+        _end_without_picture(scan, ScanRun.Status.FAILED, _reason(exc))
+    scan.refresh_from_db()
+    return scan
+
+
+def _reason(exc: Exception) -> str:
+    from identityhub.lib.directory import DirectoryError
+
+    if isinstance(exc, DirectoryError) or exc.__class__.__name__ == "ExportFormatError":
+        return str(exc)
+    return f"Internal error ({exc.__class__.__name__}): {exc}"
+
+
+def _end_without_picture(scan: ScanRun, status: str, error: str) -> None:
+    discard_staging(scan)
+    ScanRun.objects.filter(pk=scan.pk).update(status=status, error=error, finished=timezone.now())
+
+
+def run_scan(scan: ScanRun, entries: Iterable[Entry]) -> None:
+    ctx = context_for(scan.tenant)
+    writer = StagingWriter(scan, ctx)
+    exclusions: Counter = Counter()
+    read = 0
+    started = last_progress = time.monotonic()
+    for entry in entries:
+        read += 1
+        reason = rules.exclusion_reason(entry, ctx)
+        if reason:
+            exclusions[reason] += 1
+        else:
+            writer.add(entry, rules.check_entry(entry, ctx))
+        if time.monotonic() - last_progress >= PROGRESS_EVERY:
+            _progress(scan, read)
+            last_progress = time.monotonic()
+    writer.flush()
+    _progress(scan, read)
+    read_seconds = time.monotonic() - started
+    finalize(scan, read=read, in_scope=writer.in_scope, exclusions=exclusions)
+    timings = {"read_and_check": round(read_seconds, 3), "total": round(time.monotonic() - started, 3)}
+    ScanRun.objects.filter(pk=scan.pk).update(timings=timings)
+    prune_snapshots(scan.forest)
+
+
+def _progress(scan: ScanRun, read: int) -> None:
+    ScanRun.objects.filter(pk=scan.pk).update(objects_read=read, heartbeat=timezone.now())
+    if ScanRun.objects.filter(pk=scan.pk, cancel_requested=True).exists():
+        raise ScanCancelled
+
+
+# ---------------------------------------------------------------------------
+# Completing a scan: one transaction turns staging into the current picture
+# ---------------------------------------------------------------------------
+
+
+def finalize(scan: ScanRun, *, read: int, in_scope: int, exclusions: Counter) -> None:
+    from identityhub.tenants.models import Tenant
+
+    now = timezone.now()
+    with transaction.atomic():
+        # Forest scans of one tenant finish one at a time: duplicates span all their forests.
+        Tenant.objects.select_for_update().filter(pk=scan.tenant_id).first()
+        vet_suggestions(scan)
+        forest_findings = Finding.objects.filter(forest=scan.forest_id).exclude(rule__in=DUPLICATE_RULES)
+        merge_findings(scan, forest_findings, StagedFinding.objects.filter(scan=scan), now)
+        ScanRun.objects.filter(forest=scan.forest_id, is_current=True).update(is_current=False)
+        ScanRun.objects.filter(pk=scan.pk).update(is_current=True)
+        recompute_duplicates(scan, now)
+        StagedFinding.objects.filter(scan=scan).delete()
+        open_findings = Finding.objects.filter(forest=scan.forest_id).unresolved()
+        ScanRun.objects.filter(pk=scan.pk).update(
+            status=ScanRun.Status.COMPLETED,
+            finished=timezone.now(),
+            catalogue_version=rules.CATALOGUE_VERSION,
+            ruleset=scan.tenant.ruleset,
+            objects_read=read,
+            objects_in_scope=in_scope,
+            objects_excluded=sum(exclusions.values()),
+            exclusion_counts=dict(exclusions),
+            findings_count=open_findings.count(),
+            rule_counts=_counts(open_findings, "rule"),
+            severity_counts=_counts(open_findings, "severity"),
+        )
+
+
+def _counts(queryset, field: str) -> dict:
+    return dict(queryset.order_by().values_list(field).annotate(n=Count("id")).values_list(field, "n"))
+
+
+def vet_suggestions(scan: ScanRun) -> None:
+    """Drop every suggestion that would take a value another object holds, or that two suggest."""
+    wanted: dict[tuple[str, str], set] = {}
+    for pk, guid, keys in (
+        StagedFinding.objects.filter(scan=scan, suggestion__isnull=False).values_list("pk", "guid", "suggestion_keys")
+    ).iterator(chunk_size=BATCH):
+        for kind, value in keys or ():
+            wanted.setdefault((kind, value), set()).add((pk, guid))
+    if not wanted:
+        return
+    scans = list(_current_scan_ids(scan.tenant_id, exclude_forest=scan.forest_id)) + [scan.pk]
+    refused = {pk for holders in wanted.values() if len({g for _, g in holders}) > 1 for pk, _ in holders}
+    values = sorted({value for _, value in wanted})
+    for start in range(0, len(values), 500):
+        chunk = values[start : start + 500]
+        for kind, value, guid in IdentityKey.objects.filter(scan__in=scans, value__in=chunk).values_list(
+            "kind", "value", "guid"
+        ):
+            refused |= {pk for pk, own in wanted.get((kind, value), ()) if own != guid}
+    refused_ids = sorted(refused)
+    for start in range(0, len(refused_ids), 500):
+        StagedFinding.objects.filter(pk__in=refused_ids[start : start + 500]).update(suggestion=None)
+
+
+def _current_scan_ids(tenant_id: int, exclude_forest: int | None = None):
+    current = ScanRun.objects.filter(tenant_id=tenant_id, is_current=True)
+    if exclude_forest is not None:
+        current = current.exclude(forest_id=exclude_forest)
+    return current.values_list("pk", flat=True)
+
+
+def merge_findings(scan: ScanRun, scope, staged, now) -> None:
+    """Findings in `scope` take what `staged` saw: seen ones move on, new ones open, the rest resolve."""
+    same = staged.filter(forest=OuterRef("forest"), key=OuterRef("key"))
+    scope.filter(key__in=staged.values("key")).update(
+        last_seen=now,
+        last_scan=scan,
+        dn=Subquery(same.values("dn")[:1]),
+        ou=Subquery(same.values("ou")[:1]),
+        suggestion=Subquery(same.values("suggestion")[:1]),
+        status=Case(When(status=Finding.Status.RESOLVED, then=Value(Finding.Status.OPEN)), default=F("status")),
+        resolved_at=None,
+    )
+    new = staged.exclude(key__in=scope.values("key")).order_by("pk")
+    batch = []
+    for s in new.iterator(chunk_size=BATCH):
+        batch.append(_finding_from(s, scan, now))
+        if len(batch) >= BATCH:
+            Finding.objects.bulk_create(batch)
+            batch = []
+    Finding.objects.bulk_create(batch)
+    scope.unresolved().exclude(key__in=staged.values("key")).update(status=Finding.Status.RESOLVED, resolved_at=now)
+
+
+def _finding_from(s: StagedFinding, scan: ScanRun, now) -> Finding:
+    return Finding(
+        tenant_id=scan.tenant_id,
+        forest_id=s.forest_id,
+        key=s.key,
+        guid=s.guid,
+        dn=s.dn,
+        object_class=s.object_class,
+        ou=s.ou,
+        rule=s.rule,
+        severity=s.severity,
+        error=s.error,
+        attribute=s.attribute,
+        value=s.value,
+        suggestion=s.suggestion,
+        first_seen=now,
+        last_seen=now,
+        first_scan=scan,
+        last_scan=scan,
+    )
+
+
+def recompute_duplicates(scan: ScanRun, now) -> None:
+    """Duplicate findings across every forest's current picture of the tenant, every holder flagged."""
+    current = list(_current_scan_ids(scan.tenant_id))
+    groups = (
+        IdentityKey.objects.filter(scan__in=current)
+        .values("kind", "value")
+        .annotate(holders=Count("guid", distinct=True))
+        .filter(holders__gt=1)
+        .values_list("kind", "value")
+    )
+    clashing = set(groups)
+    values = sorted({value for _, value in clashing})
+    for start in range(0, len(values), 500):
+        keys = IdentityKey.objects.filter(scan__in=current, value__in=values[start : start + 500])
+        _stage_duplicates(scan, [k for k in keys if (k.kind, k.value) in clashing])
+    scope = Finding.objects.filter(tenant=scan.tenant_id, rule__in=DUPLICATE_RULES)
+    merge_findings(scan, scope, StagedFinding.objects.filter(scan=scan, rule__in=DUPLICATE_RULES), now)
+
+
+def _stage_duplicates(scan: ScanRun, keys: list[IdentityKey]) -> None:
+    objects = {
+        (o.scan_id, o.guid): o
+        for o in DirectoryObject.objects.filter(
+            scan__in={k.scan_id for k in keys}, guid__in={k.guid for k in keys}
+        ).only("scan_id", "guid", "dn", "object_class", "ou")
+    }
+    staged = []
+    for k in keys:
+        obj = objects[(k.scan_id, k.guid)]
+        code = duplicate_rule(k.attribute, k.kind)
+        rule = rules.RULES[code]
+        staged.append(
+            StagedFinding(
+                scan=scan,
+                forest_id=k.forest_id,
+                key=finding_key(k.guid, code, k.attribute, k.raw),
+                guid=k.guid,
+                dn=obj.dn,
+                object_class=obj.object_class,
+                ou=obj.ou,
+                rule=code,
+                severity=rule.severity,
+                error=rule.error,
+                attribute=k.attribute,
+                value=k.raw,
+            )
+        )
+    StagedFinding.objects.bulk_create(staged, batch_size=BATCH)
+
+
+def prune_snapshots(forest) -> None:
+    """Keep the objects of the last few completed scans (history); older snapshots go."""
+    keep = list(
+        ScanRun.objects.filter(forest=forest, status=ScanRun.Status.COMPLETED)
+        .order_by("-finished")
+        .values_list("pk", flat=True)[:KEEP_SNAPSHOTS]
+    )
+    old = ScanRun.objects.filter(forest=forest).exclude(pk__in=keep).exclude(status__in=ScanRun.ACTIVE)
+    DirectoryObject.objects.filter(scan__in=old).delete()
+    IdentityKey.objects.filter(scan__in=old).delete()
+
+
+SCHEDULE_INTERVALS = {"hourly": 3600, "6h": 6 * 3600, "daily": 86400, "weekly": 7 * 86400}
+
+
+def queue_due_scans(now) -> list[ScanRun]:
+    """Scans for every scheduled forest whose last scan started longer ago than its interval."""
+    from identityhub.tenants.models import Forest
+
+    queued = []
+    for forest in Forest.objects.exclude(scan_schedule="manual").select_related("tenant"):
+        if not forest.server_list:
+            continue
+        last = ScanRun.objects.filter(forest=forest, source=ScanRun.Source.LDAP).order_by("-created").first()
+        interval = SCHEDULE_INTERVALS[forest.scan_schedule]
+        if last is None or (now - last.created).total_seconds() >= interval:
+            try:
+                queued.append(queue_scan(forest))
+            except ScanBusy:
+                continue
+    return queued

@@ -1,0 +1,81 @@
+"""Where a scan's entries come from: the forest over LDAP, or an uploaded ldifde/csvde export."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from identityhub.lib import directory
+from identityhub.lib.entry import Entry
+from identityhub.lib.ldif import read_export
+
+from .models import ScanRun
+
+# What the rules read, beyond what lib.directory always reads.
+RULE_ATTRIBUTES = [
+    "cn",
+    "displayName",
+    "givenName",
+    "sn",
+    "mail",
+    "mailNickname",
+    "proxyAddresses",
+    "sAMAccountName",
+    "targetAddress",
+    "userPrincipalName",
+    "userCertificate",
+    "msExchHideFromAddressLists",
+    "legacyExchangeDN",
+    "name",
+    "objectSid",
+]
+
+
+def directory_settings(forest) -> directory.DirectorySettings:
+    return directory.DirectorySettings(
+        servers=forest.server_list,
+        bind_user=forest.bind_user,
+        bind_password=forest.bind_password,
+        base_dns=forest.base_dn_list,
+        port=forest.port,
+        use_starttls=forest.use_starttls,
+        ca_certificate=forest.ca_certificate,
+    )
+
+
+def entries_for(scan: ScanRun) -> Iterator[Entry]:
+    if scan.source == ScanRun.Source.UPLOAD:
+        return _from_upload(scan)
+    return _from_ldap(scan)
+
+
+def _from_upload(scan: ScanRun) -> Iterator[Entry]:
+    with scan.upload.open("rb") as handle:
+        yield from read_export(handle, source=scan.forest.name)
+
+
+def _from_ldap(scan: ScanRun) -> Iterator[Entry]:
+    forest = scan.forest
+    settings = directory_settings(forest)
+    bases = forest.include_ou_list or forest.base_dn_list
+    search_filter = directory.scope_filter(forest.extra_filter)
+    ScanRun.objects.filter(pk=scan.pk).update(
+        scope={
+            "servers": forest.server_list,
+            "port": forest.port,
+            "bases": bases,
+            "exclude": forest.exclude_ou_list,
+            "filter": search_filter,
+        }
+    )
+    conn = directory.connect(settings)
+    try:
+        yield from directory.iter_entries(
+            conn,
+            bases,
+            RULE_ATTRIBUTES,
+            search_filter=search_filter,
+            exclude=forest.exclude_ou_list,
+            source=forest.name,
+        )
+    finally:
+        conn.unbind()

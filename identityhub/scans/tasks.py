@@ -1,0 +1,17 @@
+from celery import shared_task
+from django.utils import timezone
+
+from . import pipeline
+from .sources import entries_for
+
+
+@shared_task(acks_late=True)
+def scan_forest(scan_id: int) -> str | None:
+    scan = pipeline.execute(scan_id, entries_for)
+    return scan.status if scan else None
+
+
+@shared_task
+def dispatch_due_scans() -> int:
+    """Queue a scan for every forest whose schedule says one is due."""
+    return len(pipeline.queue_due_scans(timezone.now()))

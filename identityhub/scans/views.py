@@ -1,0 +1,118 @@
+from django.contrib import messages
+from django.db.models import Count
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+from django_tables2 import RequestConfig
+
+from identityhub.lib import rules
+from identityhub.tenants.access import get_forest_for_user, tenant_view
+
+from .filters import FindingFilter
+from .forms import UploadForm
+from .models import DirectoryObject, Finding, ScanRun
+from .pipeline import ScanBusy, queue_scan
+from .tables import FindingTable
+
+
+def _to_scan(request, scan):
+    # An htmx button asked: tell htmx to navigate; a plain form post gets a redirect.
+    url = scan.get_absolute_url()
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+@require_GET
+@tenant_view("view")
+def finding_list(request, tenant):
+    queryset = Finding.objects.filter(tenant=tenant).select_related("forest")
+    filterset = FindingFilter(request.GET, queryset=queryset, tenant=tenant)
+    findings = filterset.qs
+    table = FindingTable(findings)
+    RequestConfig(request, paginate={"per_page": 50}).configure(table)
+    rule_counts = findings.order_by().values("rule", "severity").annotate(n=Count("id")).order_by("-n")
+    context = {"tenant": tenant, "filter": filterset, "table": table, "rule_counts": rule_counts, "rules": rules.RULES}
+    template = "scans/finding_list.html"
+    if request.htmx and request.htmx.target == "findings":
+        template += "#findings"
+    return render(request, template, context)
+
+
+@require_GET
+@tenant_view("view")
+def object_detail(request, tenant, pk, guid):
+    forest = get_forest_for_user(request, tenant, pk)
+    snapshots = (
+        DirectoryObject.objects.filter(forest=forest, guid=guid).select_related("scan").order_by("-scan__created")
+    )
+    latest = snapshots.first()
+    findings = Finding.objects.filter(forest=forest, guid=guid).order_by("status", "-severity", "rule")
+    if latest is None and not findings.exists():
+        raise Http404("No such object in this forest.")
+    context = {
+        "tenant": tenant,
+        "forest": forest,
+        "object": latest,
+        "snapshots": snapshots,
+        "findings": findings,
+        "about": latest or findings.first(),
+        "attributes": sorted((latest.attributes if latest else {}).items()),
+    }
+    return render(request, "scans/object_detail.html", context)
+
+
+@require_GET
+@tenant_view("view")
+def scan_list(request, tenant):
+    scans = ScanRun.objects.filter(tenant=tenant).select_related("forest", "triggered_by")[:100]
+    return render(request, "scans/scan_list.html", {"tenant": tenant, "scans": scans})
+
+
+@require_GET
+@tenant_view("view")
+def scan_detail(request, tenant, scan_id):
+    scan = get_object_or_404(ScanRun.objects.select_related("forest"), tenant=tenant, pk=scan_id)
+    template = "scans/scan_detail.html#progress" if request.htmx else "scans/scan_detail.html"
+    rule_counts = sorted(scan.rule_counts.items(), key=lambda kv: -kv[1])
+    return render(request, template, {"tenant": tenant, "scan": scan, "rule_counts": rule_counts, "rules": rules.RULES})
+
+
+@require_POST
+@tenant_view("edit")
+def scan_now(request, tenant, pk):
+    forest = get_forest_for_user(request, tenant, pk)
+    try:
+        scan = queue_scan(forest, request.user)
+    except ScanBusy as exc:
+        messages.error(request, str(exc))
+        return redirect(tenant)
+    return _to_scan(request, scan)
+
+
+@require_POST
+@tenant_view("edit")
+def scan_upload(request, tenant, pk):
+    forest = get_forest_for_user(request, tenant, pk)
+    form = UploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        messages.error(request, "Upload an LDIF (ldifde) or CSV (csvde) export: " + form.errors.as_text())
+        return redirect(tenant)
+    try:
+        scan = queue_scan(forest, request.user, upload=form.cleaned_data["export"])
+    except ScanBusy as exc:
+        messages.error(request, str(exc))
+        return redirect(tenant)
+    return redirect(scan)
+
+
+@require_POST
+@tenant_view("edit")
+def scan_cancel(request, tenant, scan_id):
+    scan = get_object_or_404(ScanRun, tenant=tenant, pk=scan_id)
+    if scan.status == ScanRun.Status.QUEUED:
+        # Nobody is reading yet: end it here; a worker that picks it up later finds nothing to claim.
+        ScanRun.objects.filter(pk=scan.pk, status=ScanRun.Status.QUEUED).update(
+            status=ScanRun.Status.CANCELLED, error="Cancelled before it started."
+        )
+    ScanRun.objects.filter(pk=scan.pk, status=ScanRun.Status.RUNNING).update(cancel_requested=True)
+    return _to_scan(request, scan)

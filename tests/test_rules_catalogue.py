@@ -1,0 +1,54 @@
+"""The catalogue itself: every rule complete, consistent and reachable by a fixer or not."""
+
+import re
+
+from identityhub.lib.rules import CATALOGUE_VERSION, RULES
+from identityhub.lib.rules.catalogue import SEVERITIES
+from identityhub.lib.rules.checks import SPECS
+from identityhub.lib.rules.suggestions import FIXERS
+
+IDFIX_ERRORS = {"character", "format", "length", "blank", "duplicate", "topleveldomain", "domainpart", "localpart"}
+NEW_ERRORS = {"largeattribute", "nonascii", "unverifieddomain", "multipleprimary", "mailmatch"}
+
+
+def test_version_is_semver():
+    assert re.fullmatch(r"\d+\.\d+\.\d+", CATALOGUE_VERSION)
+
+
+def test_every_rule_is_complete():
+    for code, rule in RULES.items():
+        assert rule.code == code
+        assert rule.severity in SEVERITIES
+        assert rule.error in IDFIX_ERRORS | NEW_ERRORS, code
+        assert rule.rulesets and rule.rulesets <= {"multi-tenant", "dedicated"}
+        assert rule.attributes and all(a[0].islower() for a in rule.attributes)
+        for text in (rule.title, rule.why, rule.fix):
+            assert text and text == text.strip() and len(text) < 260, code
+
+
+def test_codes_are_stable_dotted_names():
+    assert all(re.fullmatch(r"[a-z]+(\.[a-z0-9]+)+", code) for code in RULES)
+
+
+def test_every_fixer_belongs_to_a_rule():
+    assert set(FIXERS) <= set(RULES)
+
+
+def test_every_rule_attribute_is_judged_or_counted():
+    counted = {"proxyAddresses", "userCertificate", "userSMIMECertificate", "member"}
+    judged = {spec.name for spec in SPECS.values()}
+    for rule in RULES.values():
+        assert set(rule.attributes) <= judged | counted, rule.code
+
+
+def test_required_codes_exist():
+    for code in ("upn.character", "proxy.smtp.topleveldomain", "mailnickname.length", "duplicate.smtp"):
+        assert code in RULES
+
+
+def test_severity_follows_effect():
+    assert RULES["upn.character"].severity == "blocking"
+    assert RULES["upn.topleveldomain"].severity == "degrading"  # onmicrosoft.com UPN
+    assert RULES["duplicate.smtp"].severity == "degrading"  # quarantined proxy
+    assert RULES["duplicate.upn"].severity == "degrading"  # placeholder UPN
+    assert RULES["samaccountname.character"].severity == "hygiene"

@@ -1,0 +1,126 @@
+"""The scan pipeline on entries built in memory: findings, history across scans, duplicates, failures."""
+
+import uuid
+
+import pytest
+
+from identityhub.lib.entry import Entry
+from identityhub.scans import pipeline
+from identityhub.scans.models import DirectoryObject, Finding, ScanRun
+from identityhub.tenants.models import Forest
+
+pytestmark = pytest.mark.django_db
+
+
+def user(name, *, upn=None, mail=None, proxies=(), guid=None, **extra):
+    attributes = {
+        "objectclass": ["top", "person", "organizationalPerson", "user"],
+        "objectguid": [(guid or uuid.uuid4()).bytes_le],
+        "cn": [name],
+        "samaccountname": [name.lower()[:20]],
+        "displayname": [name],
+        "userprincipalname": [upn or f"{name.lower()}@acme.com"],
+    }
+    if mail:
+        attributes["mail"] = [mail]
+        attributes["mailnickname"] = [name.lower()]
+    if proxies:
+        attributes["proxyaddresses"] = list(proxies)
+    attributes.update({k.lower(): v for k, v in extra.items()})
+    return Entry(dn=f"CN={name},OU=Staff,DC=corp,DC=acme,DC=example", attributes=attributes, source="corp")
+
+
+def scan_with(forest, entries):
+    scan = ScanRun.objects.create(tenant=forest.tenant, forest=forest)
+    return pipeline.execute(scan.pk, lambda s: iter(entries))
+
+
+@pytest.fixture
+def second_forest(tenant):
+    return Forest.objects.create(
+        tenant=tenant, name="fabrikam.example", servers="127.0.0.12", base_dns="DC=fabrikam,DC=example", bind_user="x"
+    )
+
+
+def test_a_scan_stores_objects_and_findings(forest):
+    good = user("Ann", mail="ann@acme.com", proxies=["SMTP:ann@acme.com"])
+    bad = user("Bob", upn="bob smith@corp.local")
+    scan = scan_with(forest, [good, bad])
+    assert scan.status == "completed" and scan.is_current
+    assert scan.objects_in_scope == 2
+    assert DirectoryObject.objects.filter(scan=scan).count() == 2
+    rules = set(Finding.objects.filter(dn__startswith="CN=Bob").values_list("rule", flat=True))
+    assert rules and all(f.startswith("upn.") for f in rules)
+    assert not Finding.objects.filter(dn__startswith="CN=Ann").exists()
+    assert scan.catalogue_version and scan.rule_counts
+
+
+def test_history_resolves_fixed_findings_and_never_duplicates(forest):
+    guid = uuid.uuid4()
+    first = scan_with(forest, [user("Bob", upn="bob smith@acme.com", guid=guid)])
+    finding = Finding.objects.get(rule="upn.character")
+    assert finding.status == "open" and finding.first_scan == first
+    again = scan_with(forest, [user("Bob", upn="bob smith@acme.com", guid=guid)])
+    assert Finding.objects.filter(rule="upn.character").count() == 1
+    finding.refresh_from_db()
+    assert finding.last_scan == again and finding.first_scan == first
+    scan_with(forest, [user("Bob", upn="bob.smith@acme.com", guid=guid)])
+    finding.refresh_from_db()
+    assert finding.status == "resolved" and finding.resolved_at is not None
+
+
+def test_a_failed_scan_leaves_the_previous_picture(forest):
+    good_scan = scan_with(forest, [user("Bob", upn="bob smith@acme.com")])
+
+    def broken(scan):
+        yield user("Carol", upn="carol smith@acme.com")
+        raise ConnectionError("DC went away")
+
+    failed = scan_with_factory(forest, broken)
+    assert failed.status == "failed" and "DC went away" in failed.error
+    assert not failed.is_current
+    good_scan.refresh_from_db()
+    assert good_scan.is_current
+    assert not DirectoryObject.objects.filter(scan=failed).exists()
+    assert Finding.objects.filter(status="open").count() == Finding.objects.filter(dn__contains="Bob").count()
+
+
+def scan_with_factory(forest, factory):
+    scan = ScanRun.objects.create(tenant=forest.tenant, forest=forest)
+    return pipeline.execute(scan.pk, factory)
+
+
+def test_duplicates_across_forests_flag_every_holder(forest, second_forest):
+    scan_with(forest, [user("Ann", mail="ann@acme.com", proxies=["SMTP:ann@acme.com"])])
+    scan_with(second_forest, [user("Ann2", upn="ann2@acme.com", mail="ANN@acme.com")])
+    dups = Finding.objects.filter(error="duplicate", status="open")
+    assert {f.forest_id for f in dups} == {forest.pk, second_forest.pk}
+    assert dups.filter(forest=forest).exists() and dups.filter(forest=second_forest).exists()
+    # Fixing one side resolves the duplicate for both holders.
+    scan_with(second_forest, [user("Ann2", upn="ann2@acme.com", mail="ann2@acme.com")])
+    assert not Finding.objects.filter(error="duplicate", status="open").exists()
+
+
+def test_excluded_objects_are_counted_not_checked(forest):
+    critical = user("krbtgt", upn="krbtgt bad@x.local", iscriticalsystemobject=["TRUE"])
+    scan = scan_with(forest, [critical, user("Ann")])
+    assert scan.objects_excluded == 1 and scan.objects_in_scope == 1
+    assert sum(scan.exclusion_counts.values()) == 1
+    assert not Finding.objects.filter(dn__contains="krbtgt").exists()
+
+
+def test_an_entry_read_twice_is_stored_once(forest):
+    guid = uuid.uuid4()
+    twice = [user("Bob", upn="bob smith@acme.com", guid=guid)] * 2
+    scan = scan_with(forest, twice)
+    assert DirectoryObject.objects.filter(scan=scan).count() == 1
+    assert Finding.objects.filter(rule="upn.character").count() == 1
+
+
+def test_a_suggestion_that_would_duplicate_is_withheld(forest):
+    taken = user("Bob", upn="bob.smith@acme.com")
+    clash = user("Rob", upn="bob.smith @acme.com")
+    scan_with(forest, [taken, clash])
+    finding = Finding.objects.filter(dn__startswith="CN=Rob", attribute="userPrincipalName").first()
+    assert finding is not None
+    assert finding.suggestion != "bob.smith@acme.com"
