@@ -48,7 +48,7 @@ def test_an_unreachable_host_is_named():
 
 def test_an_untrusted_certificate_is_a_tls_failure(corp_forest):
     # Without the lab CA the DC's self-signed certificate cannot be verified.
-    with pytest.raises(directory.TlsError, match="TLS with 127.0.0.11:636 failed"):
+    with pytest.raises(directory.TlsError, match=f"TLS with {corp_forest.host}:636 failed"):
         directory.test_connection(settings_for(corp_forest, ca_certificate=""))
 
 
@@ -65,7 +65,7 @@ def test_a_missing_base_dn_is_named(corp_forest):
 
 def test_the_next_dc_is_tried_when_the_first_is_down(corp_forest):
     settings = settings_for(corp_forest, servers=["127.0.0.99", corp_forest.host])
-    assert directory.test_connection(settings).server == "127.0.0.11:636"
+    assert directory.test_connection(settings).server == f"{corp_forest.host}:636"
 
 
 def test_it_streams_the_lab_in_pages_without_referrals_or_computers(corp_forest):

@@ -43,3 +43,23 @@ def test_context_normalises_domains_and_rejects_unknown_ruleset():
     assert Context(verified_domains=frozenset({"a.com", "b.com"})).only_verified_domain is None
     with pytest.raises(ValueError):
         Context(ruleset="hybrid")
+
+
+def test_a_contacts_external_addresses_are_not_unverified_domains():
+    from identityhub.lib.entry import Entry
+    from identityhub.lib.rules import Context, check_entry
+
+    contact = Entry(
+        dn="CN=Partner,OU=Contacts,DC=corp,DC=contoso,DC=com",
+        attributes={
+            "objectclass": ["top", "contact"],
+            "cn": ["Partner"],
+            "displayname": ["Partner"],
+            "mail": ["someone@partner-firm.com"],
+            "proxyaddresses": ["SMTP:someone@partner-firm.com"],
+            "targetaddress": ["SMTP:someone@partner-firm.com"],
+            "mailnickname": ["partner"],
+        },
+    )
+    ctx = Context(verified_domains=frozenset({"contoso.com"}))
+    assert not [f for f in check_entry(contact, ctx) if f.error == "unverifieddomain"]

@@ -300,7 +300,7 @@ def iter_entries(
     search_filter: str = SYNC_SCOPE_FILTER,
     exclude: list[str] = (),
     source: str = "",
-    page_size: int = PAGE_SIZE,
+    page_size: int | None = None,
 ) -> Iterator[Entry]:
     """Every entry under `bases`, one page in memory at a time; referrals are skipped.
 
@@ -309,7 +309,7 @@ def iter_entries(
     excluded = [dn.lower().replace(", ", ",") for dn in exclude]
     wanted = sorted({*attributes, *ALWAYS_READ}, key=str.lower)
     for base in bases:
-        for item in _paged(conn, base, search_filter, wanted, page_size):
+        for item in _paged(conn, base, search_filter, wanted, page_size or PAGE_SIZE):
             if excluded and _is_under(item["dn"], excluded):
                 continue
             yield _entry_from(item, source)

@@ -195,6 +195,9 @@ class Finding(models.Model):
     first_scan = models.ForeignKey(ScanRun, on_delete=models.SET_NULL, null=True, related_name="+")
     last_scan = models.ForeignKey(ScanRun, on_delete=models.SET_NULL, null=True, related_name="+")
     resolved_at = models.DateTimeField(null=True, blank=True)
+    # Set by a health pull (health app) when Graph shows the object synced without error after
+    # the finding was resolved. A verified_at older than resolved_at belongs to an earlier fix.
+    verified_at = models.DateTimeField(null=True, blank=True)
 
     objects = FindingQuerySet.as_manager()
 
@@ -212,3 +215,16 @@ class Finding(models.Model):
 
     def get_absolute_url(self):
         return reverse("object-detail", args=[self.tenant.slug, self.forest_id, self.guid])
+
+    AWAITING_SYNC = "fixed, awaiting sync"
+    VERIFIED_CLEAN = "verified clean"
+
+    @property
+    def sync_state(self) -> str:
+        """Closing the loop, for resolved findings: "fixed, awaiting sync" until a health pull after
+        the next sync shows the object synced without error, then "verified clean"; "" otherwise."""
+        if self.status != self.Status.RESOLVED:
+            return ""
+        if self.verified_at and self.resolved_at and self.verified_at >= self.resolved_at:
+            return self.VERIFIED_CLEAN
+        return self.AWAITING_SYNC

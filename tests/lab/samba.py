@@ -458,9 +458,45 @@ FORESTS = [
 ]
 
 
+# Held for the whole session: another lab session on this machine (a second developer, CI)
+# takes the next free pair of addresses instead of colliding on the fixed LDAP ports.
+_ADDRESS_LOCKS: list = []
+
+
+def _claim_address_block() -> int:
+    """The tens digit of a free 127.0.0.x1/x2 pair: 1 gives .11/.12 (the documented default)."""
+    import fcntl
+
+    for block in range(1, 10):
+        handle = open(f"/tmp/identityhub-lab-127.0.0.{block}x.lock", "w")  # noqa: SIM115 - held open
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            continue
+        if any(_port_open(f"127.0.0.{block}{n}", 389) for n in (1, 2)):
+            handle.close()  # something else (not one of our sessions) listens there
+            continue
+        _ADDRESS_LOCKS.append(handle)
+        return block
+    raise RuntimeError("no free 127.0.0.x1/x2 address pair for the Samba lab")
+
+
+def _port_open(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.3)
+        return sock.connect_ex((host, port)) == 0
+
+
 def lab_forests(root: Path) -> list[SambaForest]:
+    block = _claim_address_block()
     # upn_suffix: the routable UPN/mail domain the seed uses (the .test realm is not routable).
-    return [forest_for(name, realm, host, root / name.lower(), FOREST_DOMAINS[name]) for name, realm, host in FORESTS]
+    return [
+        forest_for(
+            name, realm, host.replace("127.0.0.1", f"127.0.0.{block}", 1), root / name.lower(), FOREST_DOMAINS[name]
+        )
+        for name, realm, host in FORESTS
+    ]
 
 
 def bring_up(forests: list[SambaForest], seed: bool = True, workers: int = 2) -> dict[str, float]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -39,7 +41,11 @@ def _never_taken(kind: str, value: str) -> bool:
 # --- judges: value -> failing rule codes (for both rule sets; filtered by _judge) -------------
 
 
-def _address(address: str, family: AddressFamily, ctx: Context) -> list[str]:
+def _address(address: str, family: AddressFamily, ctx: Context, entry: Entry | None = None) -> list[str]:
+    if entry is not None and family.verify and entry.object_class == "contact":
+        # A mail contact stands for someone outside the organisation: its addresses are meant
+        # to be in other domains, and Entra syncs them as they are.
+        family = dataclasses.replace(family, verify=False)
     return [f"{family.prefix}.{error}" for error in address_errors(address, family, ctx)]
 
 
@@ -60,7 +66,7 @@ def judge_upn(value: str, entry: Entry, ctx: Context) -> list[str]:
 def judge_mail(value: str, entry: Entry, ctx: Context) -> list[str]:
     if not value:
         return []  # mail is optional
-    return _address(value, MAIL, ctx) + _too_long("mail.length", value, VALUE_MAX)
+    return _address(value, MAIL, ctx, entry) + _too_long("mail.length", value, VALUE_MAX)
 
 
 # Non-SMTP proxy types, each judged by its own syntax (IdFix flagged Exchange's own X400/X500).
@@ -78,7 +84,7 @@ def judge_proxy(value: str, entry: Entry, ctx: Context) -> list[str]:
         return [*codes, "proxy.format"]
     kind, address = parts[0].lower(), parts[1]
     if kind == "smtp":  # the type is the whole prefix, never a substring match
-        return _address(address, PROXY_SMTP, ctx) + codes
+        return _address(address, PROXY_SMTP, ctx, entry) + codes
     codes += [] if address.isascii() else ["proxy.nonascii"]
     charset, code = _TYPED_PROXY.get(kind, (OTHER_PROXY, "proxy.other.character"))
     codes += [code] if charset.has_bad(address) else []
