@@ -360,3 +360,91 @@ def _raise_for_search_result(result: dict, base: str) -> None:
     if description == "insufficientAccessRights":
         raise DirectoryError(f"The bind user may not read {base}: {message}")
     raise DirectoryError(f"Search of {base} failed: {description} {message}".strip())
+
+
+# ---------------------------------------------------------------------------
+# Writing: one guarded modify per change
+# ---------------------------------------------------------------------------
+
+# The global catalog is read-only; a write goes to the same DC's domain port.
+WRITE_PORTS = {3268: 389, 3269: 636}
+
+REFUSAL_REASONS = {
+    "constraintViolation": "AD refused the value (constraint violation)",
+    "invalidAttributeSyntax": "AD refused the value: it is too long or not valid for this attribute",
+    "insufficientAccessRights": "the forest's bind account may not write this attribute",
+    "unwillingToPerform": "AD is unwilling to make this change",
+    "objectClassViolation": "the object's class does not allow this attribute",
+    "notAllowedOnRDN": "this attribute names the object and cannot be changed here",
+}
+
+
+class ConflictError(DirectoryError):
+    """The value changed since the scan: nothing was written. `current` is what AD holds now."""
+
+    def __init__(self, message: str, current: list[str] | None):
+        super().__init__(message)
+        self.current = current
+
+
+class WriteRefusedError(DirectoryError):
+    pass
+
+
+def for_writing(settings: DirectorySettings) -> DirectorySettings:
+    """The same DCs on their domain port: never write through the global catalog."""
+    from dataclasses import replace
+
+    return replace(settings, port=WRITE_PORTS.get(settings.port, settings.port))
+
+
+def _result_of(operation) -> dict:
+    """Run an LDAP operation and return its result, whether the connection raises or not."""
+    try:
+        operation()
+    except ldap_exc.LDAPOperationResult as exc:
+        return {"description": exc.description, "message": exc.message}
+    return {}
+
+
+def read_values(conn: ldap3.Connection, dn: str, attributes: list[str]) -> Entry | None:
+    """The object as AD holds it now, or None when it no longer exists."""
+    wanted = sorted({*attributes, *ALWAYS_READ})
+    result = _result_of(lambda: conn.search(dn, "(objectClass=*)", ldap3.BASE, attributes=wanted)) or conn.result
+    if result.get("description") == "noSuchObject":
+        return None
+    _raise_for_search_result(result, dn)
+    items = [i for i in conn.response or () if i.get("type") == "searchResEntry"]
+    return _entry_from(items[0], "") if items else None
+
+
+def guarded_modify(conn: ldap3.Connection, dn: str, attribute: str, old: list[str], new: list[str]) -> None:
+    """Replace exactly `old` by `new` in one LDAP modify.
+
+    The modify deletes the exact old values and adds the new ones, so AD itself refuses it when a
+    value moved on since it was read ("conflict"); AD applies a modify whole or not at all.
+    """
+    operations = []
+    if old:
+        operations.append((ldap3.MODIFY_DELETE, list(old)))
+    if new:
+        operations.append((ldap3.MODIFY_ADD, list(new)))
+    if not operations:
+        return
+    try:
+        result = _result_of(lambda: conn.modify(dn, {attribute: operations})) or conn.result
+    except ldap_exc.LDAPInvalidDnError as exc:
+        raise WriteRefusedError(f"{dn!r} is not a valid DN: {exc}") from exc
+    except (ldap_exc.LDAPSocketReceiveError, ldap_exc.LDAPSocketSendError, ldap_exc.LDAPSocketOpenError) as exc:
+        raise UnreachableError(f"Lost the connection to {conn.server.host}; the change may not be applied.") from exc
+    description = result.get("description")
+    if description == "success":
+        return
+    if description in ("noSuchAttribute", "attributeOrValueExists", "noSuchObject"):
+        now = read_values(conn, dn, [attribute])
+        current = [str(v) for v in now.values(attribute)] if now else None
+        where = "the object no longer exists" if now is None else f"AD now holds {current or 'no value'}"
+        raise ConflictError(f"{attribute} of {dn} changed since the scan: {where}. Nothing was written.", current)
+    reason = REFUSAL_REASONS.get(description, f"AD refused the change ({description})")
+    detail = (result.get("message") or "").strip()
+    raise WriteRefusedError(f"{reason}: {detail}" if detail else reason)
