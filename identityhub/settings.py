@@ -46,6 +46,8 @@ INSTALLED_APPS = [
     "django_filters",
     "identityhub.tenants",
     "identityhub.scans",
+    "identityhub.remediation",
+    "identityhub.health",
 ]
 
 MIDDLEWARE = [
@@ -111,7 +113,14 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "dispatch-due-scans": {"task": "identityhub.scans.tasks.dispatch_due_scans", "schedule": 300.0},
+    "pull-all-health": {"task": "identityhub.health.tasks.pull_all_health", "schedule": 1800.0},
 }
+
+# Microsoft Graph (health pulls): a sovereign cloud, or a stand-in in tests, points these elsewhere.
+GRAPH_AUTHORITY_HOST = env.str("GRAPH_AUTHORITY_HOST", default="login.microsoftonline.com")
+GRAPH_BASE_URL = env.str("GRAPH_BASE_URL", default="https://graph.microsoft.com/v1.0")
+GRAPH_CA_BUNDLE = env.str("GRAPH_CA_BUNDLE", default="")  # extra CA certificates to trust (PEM file)
+GRAPH_MAX_RETRIES = env.int("GRAPH_MAX_RETRIES", default=4)  # per request, on 429 / 5xx / unreachable
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

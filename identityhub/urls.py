@@ -8,4 +8,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("identityhub.tenants.urls")),
     path("", include("identityhub.scans.urls")),
+    path("", include("identityhub.remediation.urls")),
+    path("", include("identityhub.health.urls")),
 ]

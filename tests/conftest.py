@@ -1,7 +1,5 @@
 """Shared fixtures: the personas of the URL x role matrix, and the real services the tests use."""
 
-import importlib.util
-
 import pytest
 
 from identityhub.tenants.models import Forest, Membership, Role, Tenant
@@ -9,7 +7,7 @@ from identityhub.tenants.models import Forest, Membership, Role, Tenant
 from .services import require
 
 # The directory lab (Samba AD DCs, slapd) and the browser are plugins of their own.
-pytest_plugins = ["tests.browser"] + (["tests.lab.fixtures"] if importlib.util.find_spec("tests.lab.fixtures") else [])
+pytest_plugins = ["tests.browser", "tests.lab.fixtures", "tests.remediation_support"]
 
 __all__ = ["require"]
 

@@ -8,7 +8,7 @@ from identityhub.lib.rules.checks import SPECS
 from identityhub.lib.rules.suggestions import FIXERS
 
 IDFIX_ERRORS = {"character", "format", "length", "blank", "duplicate", "topleveldomain", "domainpart", "localpart"}
-NEW_ERRORS = {"largeattribute", "nonascii", "unverifieddomain", "multipleprimary", "mailmatch"}
+NEW_ERRORS = {"largeattribute", "nonascii", "unverifieddomain", "multipleprimary", "mailmatch", "cloudcollision"}
 
 
 def test_version_is_semver():

@@ -5,14 +5,20 @@ Plain Python: callers pass a DirectorySettings and get entries or clear Director
 
 from __future__ import annotations
 
+import os
+import pickle
+import queue
 import re
+import signal
 import socket
 import ssl
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import ldap3
 from ldap3.core import exceptions as ldap_exc
+from ldap3.utils.ciDict import CaseInsensitiveDict
 
 from .entry import Entry
 
@@ -276,7 +282,11 @@ def scope_filter(extra_filter: str = "") -> str:
 
 def _entry_from(item: dict, source: str) -> Entry:
     attributes = {}
-    for name, values in item.get("raw_attributes", {}).items():
+    raw = item.get("raw_attributes", {})
+    # ldap3's CaseInsensitiveDict looks every key up again through its case map when iterated:
+    # its plain dict underneath holds the same names and values, read at dict speed.
+    raw = raw._store if isinstance(raw, CaseInsensitiveDict) else raw
+    for name, values in raw.items():
         key = name.split(";", 1)[0].lower()  # drop ";binary" / ";range=" options
         if not values:
             continue
@@ -308,11 +318,139 @@ def iter_entries(
     """
     excluded = [dn.lower().replace(", ", ",") for dn in exclude]
     wanted = sorted({*attributes, *ALWAYS_READ}, key=str.lower)
-    for base in bases:
-        for item in _paged(conn, base, search_filter, wanted, page_size or PAGE_SIZE):
-            if excluded and _is_under(item["dn"], excluded):
-                continue
-            yield _entry_from(item, source)
+
+    def read(conn: ldap3.Connection) -> Iterator[Entry]:
+        for base in bases:
+            for item in _paged(conn, base, search_filter, wanted, page_size or PAGE_SIZE):
+                if excluded and _is_under(item["dn"], excluded):
+                    continue
+                yield _entry_from(item, source)
+
+    if READ_AHEAD:
+        yield from _read_ahead(conn, read)
+    else:
+        yield from read(conn)
+
+
+# ldap3 decodes BER in pure Python: reading costs about as much CPU as checking and storing what
+# was read (bench/scan_bench.py, issue 3). So a forked reader process pages and decodes on a
+# second core while the caller works on what already arrived. It reads over a connection of its
+# own, bound like the caller's (which stays idle and usable), and sends entries in pickled
+# batches over a pipe; the pipe's back-pressure keeps memory at a few batches on each side.
+# Entries, their order and the errors raised are the same as reading in-process.
+READ_AHEAD = hasattr(os, "fork")
+READ_AHEAD_BATCH = 250  # entries per pickled message
+READ_AHEAD_QUEUE = 8  # messages the reader may hold ready: two pages of 1000
+
+
+def _read_ahead(conn: ldap3.Connection, read) -> Iterator[Entry]:
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_fd)
+        _reader(conn, read, write_fd)  # never returns
+    os.close(write_fd)
+    ended = False
+    try:
+        with os.fdopen(read_fd, "rb") as pipe:
+            while True:
+                try:
+                    kind, payload = pickle.load(pipe)  # noqa: S301 - our own child, over a private pipe
+                except EOFError:
+                    raise DirectoryError("The directory reader process stopped unexpectedly.") from None
+                if kind == "entries":
+                    yield from payload
+                elif kind == "error":
+                    raise payload
+                else:
+                    ended = True
+                    return
+    finally:
+        if not ended:  # the caller stopped early or the reader failed
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+
+
+def _reader(conn: ldap3.Connection, read, write_fd: int) -> None:
+    """The forked reader: everything it inherited (database connections, the caller's LDAP
+    socket, signal handlers, atexit hooks) is left untouched, and it ends with os._exit."""
+    status = 1
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the caller's to handle
+        # A pipe holds 64 kB, a few dozen entries: writing from a thread through a queue of
+        # batches lets this process read a page or two ahead while the caller is busy, instead of
+        # taking turns with it.
+        outbox: queue.Queue = queue.Queue(maxsize=READ_AHEAD_QUEUE)
+        writer = threading.Thread(target=_write_batches, args=(write_fd, outbox), daemon=True)
+        writer.start()
+
+        def send(message) -> None:
+            outbox.put(pickle.dumps(message, pickle.HIGHEST_PROTOCOL))
+
+        try:
+            twin = _twin(conn)
+            batch = []
+            for entry in read(twin):
+                batch.append(entry)
+                if len(batch) >= READ_AHEAD_BATCH:
+                    send(("entries", batch))
+                    batch = []
+            send(("entries", batch))
+            send(("end", None))
+            twin.unbind()
+        except Exception as exc:  # noqa: BLE001 - every error is the caller's to raise
+            send(("error", _picklable(exc)))
+        outbox.put(None)
+        writer.join()
+        status = 0
+    finally:
+        os._exit(status)
+
+
+def _write_batches(write_fd: int, outbox: queue.Queue) -> None:
+    try:
+        with os.fdopen(write_fd, "wb") as pipe:
+            while (data := outbox.get()) is not None:
+                pipe.write(data)
+                pipe.flush()
+    except BaseException:  # noqa: BLE001 - the caller is gone (broken pipe): so is the reader
+        os._exit(1)
+
+
+def _twin(conn: ldap3.Connection) -> ldap3.Connection:
+    """A new connection to conn's server, with its TLS and credentials."""
+    server = conn.server
+    twin = ldap3.Connection(
+        server,
+        user=conn.user,
+        password=conn.password,
+        authentication=conn.authentication,
+        receive_timeout=conn.receive_timeout,
+        raise_exceptions=conn.raise_exceptions,
+        read_only=conn.read_only,
+        auto_referrals=conn.auto_referrals,
+    )
+    try:
+        twin.open()
+        if conn.tls_started and not server.ssl:
+            twin.start_tls()
+        bound = twin.bind()
+    except ldap_exc.LDAPException as exc:
+        raise UnreachableError(f"Cannot open a second connection to {server.host}:{server.port}: {exc}") from exc
+    if not bound:
+        raise BindError(_describe_bind_failure(twin.result))
+    return twin
+
+
+def _picklable(exc: Exception) -> Exception:
+    try:
+        pickle.loads(pickle.dumps(exc))  # noqa: S301 - a round trip of our own object
+        return exc
+    except Exception:  # noqa: BLE001 - e.g. an exception class with a custom __init__
+        if isinstance(exc, DirectoryError):
+            return DirectoryError(str(exc))
+        return RuntimeError(f"{exc.__class__.__name__}: {exc}")
 
 
 def _paged(conn: ldap3.Connection, base: str, search_filter: str, attributes: list[str], page_size: int):

@@ -515,6 +515,10 @@ class HealthReport:
     # (kind, value) with kind "upn" | "smtp" | "mail", value lower-cased: Entra compares these
     # case-insensitively. Deduplicated, so a tenant of 100k users stays a compact list.
     cloud_only_identities: list[tuple[str, str]] = field(default_factory=list)
+    # Synced objects without provisioning errors: ("anchor", onPremisesImmutableId) plus their
+    # addresses as above. health/ uses it to see that a fixed object arrived ("verified clean").
+    # Not in to_json(): it is for matching, and as large as the directory.
+    synced_clean_identities: list[tuple[str, str]] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return {
@@ -572,6 +576,7 @@ def pull_health(client: GraphClient) -> HealthReport:
     counts = {kind: {"synced": 0, "cloud_only": 0} for kind in KINDS}
     errors: list[dict] = []
     identities: dict[tuple[str, str], None] = {}  # an ordered set
+    synced_clean: dict[tuple[str, str], None] = {}
     for kind in KINDS:
         for obj in iter_directory_objects(client, kind):
             synced = obj["onPremisesSyncEnabled"] is True
@@ -579,6 +584,10 @@ def pull_health(client: GraphClient) -> HealthReport:
             errors.extend(provisioning_errors_of(obj, kind))
             if not synced:
                 identities.update(dict.fromkeys(identities_of(obj)))
+            elif not obj["onPremisesProvisioningErrors"]:
+                if obj["onPremisesImmutableId"]:
+                    synced_clean[("anchor", obj["onPremisesImmutableId"])] = None
+                synced_clean.update(dict.fromkeys(identities_of(obj)))
     return HealthReport(
         sync_enabled=org["sync_enabled"],
         last_sync=org["last_sync"],
@@ -588,4 +597,5 @@ def pull_health(client: GraphClient) -> HealthReport:
         counts=counts,
         provisioning_errors=errors,
         cloud_only_identities=list(identities),
+        synced_clean_identities=list(synced_clean),
     )

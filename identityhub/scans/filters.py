@@ -22,13 +22,16 @@ class FindingFilter(django_filters.FilterSet):
     attribute = django_filters.CharFilter(lookup_expr="iexact")
     forest = django_filters.ModelChoiceFilter(queryset=None)
     ou = django_filters.CharFilter(method="in_ou", label="OU")
+    reverted = django_filters.BooleanFilter(
+        field_name="reverted_fixes", lookup_expr="isnull", exclude=True, label="Fix undone in AD", distinct=True
+    )
     object_class = django_filters.ChoiceFilter(
         choices=[(c, c) for c in ("user", "inetOrgPerson", "contact", "group")], label="Class"
     )
 
     class Meta:
         model = Finding
-        fields = ["q", "status", "severity", "rule", "error", "attribute", "forest", "ou", "object_class"]
+        fields = ["q", "status", "severity", "rule", "error", "attribute", "forest", "ou", "object_class", "reverted"]
 
     def __init__(self, data=None, *args, tenant, **kwargs):
         # Unresolved findings unless the user asks otherwise.

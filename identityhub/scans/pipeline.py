@@ -14,15 +14,17 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Case, Count, F, OuterRef, Subquery, Value, When
 from django.utils import timezone
 
 from identityhub.lib import rules
 from identityhub.lib.entry import Entry
-from identityhub.lib.rules.duplicates import duplicate_rule, value_keys
+from identityhub.lib.rules.checks import check_in_scope
+from identityhub.lib.rules.duplicates import duplicate_rule, identity_keys_in_scope, value_keys
 
 from .models import DirectoryObject, Finding, IdentityKey, ScanRun, StagedFinding
+from .signals import scan_completed
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,8 @@ BATCH = 1000
 PROGRESS_EVERY = 2.0  # seconds between progress writes
 KEEP_SNAPSHOTS = 3  # completed scans per forest whose objects are kept for history
 DUPLICATE_RULES = frozenset(code for code, rule in rules.RULES.items() if rule.error == "duplicate")
+# Findings about the cloud side (health app: pre-sync collisions) are not the forest scan's to resolve.
+CLOUD_RULE_PREFIX = "cloud."
 GUID_NAMESPACE = uuid.UUID("6f0f7a52-4a36-4c5e-9d0e-8f3c1e6b2a11")
 _FIRST_UNESCAPED_COMMA = re.compile(r"(?<!\\),")
 
@@ -76,6 +80,37 @@ def _usn(entry: Entry) -> int | None:
 # ---------------------------------------------------------------------------
 
 
+class _Rows:
+    """Plain-tuple rows for one staging table, written in bulk.
+
+    Why not bulk_create: building ~8 model instances per object (the object, its identity keys,
+    its findings) and compiling their INSERTs through the ORM cost more than the rules themselves
+    (bench/scan_bench.py, issue 3). The rows are the ones bulk_create would write: every value is
+    adapted the way its field adapts it (UUIDs and JSON through the backend's own adapters).
+    """
+
+    def __init__(self, model, fields: tuple[str, ...]):
+        opts = model._meta
+        quote = connection.ops.quote_name
+        self.table = quote(opts.db_table)
+        self.columns = ", ".join(quote(opts.get_field(name).column) for name in fields)
+        self.placeholders = ", ".join(["%s"] * len(fields))
+
+    def write(self, rows: list[tuple]) -> None:
+        if not rows:
+            return
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                # COPY: one stream per batch instead of a parsed and planned INSERT per row.
+                with cursor.cursor.copy(f"COPY {self.table} ({self.columns}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            else:
+                # Names come from the models' _meta, values are parameters.
+                sql = f"INSERT INTO {self.table} ({self.columns}) VALUES ({self.placeholders})"  # noqa: S608
+                cursor.executemany(sql, rows)
+
+
 class StagingWriter:
     """Buffers objects, identity keys and findings of one scan and writes them in bulk.
 
@@ -86,53 +121,60 @@ class StagingWriter:
 
     def __init__(self, scan: ScanRun, ctx: rules.Context):
         self.scan, self.ctx = scan, ctx
-        self.pending: dict[uuid.UUID, tuple[DirectoryObject, list[IdentityKey], list[StagedFinding]]] = {}
+        self.pending: dict[uuid.UUID, tuple[tuple, list[tuple], list[tuple]]] = {}
         self.rule_counts: Counter = Counter()
         self.in_scope = 0
+        self._objects = _Rows(DirectoryObject, _OBJECT_FIELDS)
+        self._keys = _Rows(IdentityKey, _KEY_FIELDS)
+        self._findings = _Rows(StagedFinding, _FINDING_FIELDS)
+        # The adaptations UUIDField and JSONField make, decided once instead of per value.
+        self._db_uuid = (lambda guid: guid) if connection.features.has_native_uuid_field else (lambda guid: guid.hex)
+        self._db_json = lambda value: connection.ops.adapt_json_value(value, None)
 
     def add(self, entry: Entry, findings: list[rules.Finding]) -> None:
+        """Stage an entry in scope (exclusion_reason() is None) with its findings."""
         guid = object_guid(entry)
         if guid in self.pending:
             return
+        scan_id, forest_id, db_guid = self.scan.pk, self.scan.forest_id, self._db_uuid(guid)
         ou = parent_dn(entry.dn)
-        obj = DirectoryObject(
-            scan=self.scan,
-            forest_id=self.scan.forest_id,
-            guid=guid,
-            dn=entry.dn,
-            object_class=entry.object_class,
-            ou=ou,
-            attributes=_json_attributes(entry),
-            usn_changed=_usn(entry),
+        object_class = entry.object_class
+        obj = (
+            scan_id,
+            forest_id,
+            db_guid,
+            entry.dn,
+            object_class,
+            ou,
+            self._db_json(_json_attributes(entry)),
+            _usn(entry),
         )
         keys = [
-            IdentityKey(
-                scan=self.scan, forest_id=self.scan.forest_id, guid=guid, kind=kind, value=norm, attribute=attr, raw=raw
-            )
-            for kind, norm, attr, raw in rules.identity_keys(entry, self.ctx)
+            (scan_id, forest_id, db_guid, kind, norm, attr, raw)
+            for kind, norm, attr, raw in identity_keys_in_scope(entry, self.ctx)  # add() gets in-scope entries
         ]
-        staged = [self._staged(f, entry, guid, ou) for f in findings]
+        staged = [self._staged(f, entry, guid, db_guid, ou, object_class) for f in findings]
         self.pending[guid] = (obj, keys, staged)
         if len(self.pending) >= BATCH:
             self.flush()
 
-    def _staged(self, f: rules.Finding, entry: Entry, guid: uuid.UUID, ou: str) -> StagedFinding:
+    def _staged(self, f: rules.Finding, entry: Entry, guid: uuid.UUID, db_guid, ou: str, object_class: str) -> tuple:
         keys = value_keys(f.attribute, f.suggestion, entry, self.ctx) if f.suggestion else []
-        return StagedFinding(
-            scan=self.scan,
-            forest_id=self.scan.forest_id,
-            key=finding_key(guid, f.rule, f.attribute, f.value),
-            guid=guid,
-            dn=entry.dn,
-            object_class=entry.object_class,
-            ou=ou,
-            rule=f.rule,
-            severity=f.severity,
-            error=f.error,
-            attribute=f.attribute,
-            value=f.value,
-            suggestion=f.suggestion,
-            suggestion_keys=[list(k) for k in keys],
+        return (
+            self.scan.pk,
+            self.scan.forest_id,
+            finding_key(guid, f.rule, f.attribute, f.value),
+            db_guid,
+            entry.dn,
+            object_class,
+            ou,
+            f.rule,
+            f.severity,
+            f.error,
+            f.attribute,
+            f.value,
+            f.suggestion,
+            self._db_json([list(k) for k in keys]),
         )
 
     def flush(self) -> None:
@@ -142,13 +184,23 @@ class StagingWriter:
             DirectoryObject.objects.filter(scan=self.scan, guid__in=list(self.pending)).values_list("guid", flat=True)
         )
         rows = [row for guid, row in self.pending.items() if guid not in stored]
-        DirectoryObject.objects.bulk_create([obj for obj, _, _ in rows], batch_size=BATCH)
-        IdentityKey.objects.bulk_create([k for _, keys, _ in rows for k in keys], batch_size=BATCH)
         findings = [f for _, _, staged in rows for f in staged]
-        StagedFinding.objects.bulk_create(findings, batch_size=BATCH)
-        self.rule_counts.update(f.rule for f in findings)
+        with transaction.atomic():  # one commit per batch, not one per table
+            self._objects.write([obj for obj, _, _ in rows])
+            self._keys.write([k for _, keys, _ in rows for k in keys])
+            self._findings.write(findings)
+        self.rule_counts.update(f[_FINDING_RULE] for f in findings)
         self.in_scope += len(rows)
         self.pending = {}
+
+
+_OBJECT_FIELDS = ("scan", "forest", "guid", "dn", "object_class", "ou", "attributes", "usn_changed")
+_KEY_FIELDS = ("scan", "forest", "guid", "kind", "value", "attribute", "raw")
+_FINDING_FIELDS = (
+    "scan", "forest", "key", "guid", "dn", "object_class", "ou", "rule", "severity", "error", "attribute", "value",
+    "suggestion", "suggestion_keys",
+)  # fmt: skip
+_FINDING_RULE = _FINDING_FIELDS.index("rule")
 
 
 # ---------------------------------------------------------------------------
@@ -216,6 +268,9 @@ def execute(scan_id: int, open_entries: Callable[[ScanRun], Iterable[Entry]]) ->
         log.exception("scan %s failed", scan.pk)
         _end_without_picture(scan, ScanRun.Status.FAILED, _reason(exc))
     scan.refresh_from_db()
+    if scan.status == ScanRun.Status.COMPLETED:
+        # Listeners (reverted fixes, rollout criteria, webhooks) run after the picture is in place.
+        scan_completed.send(sender=ScanRun, scan=scan)
     return scan
 
 
@@ -244,7 +299,7 @@ def run_scan(scan: ScanRun, entries: Iterable[Entry]) -> None:
         if reason:
             exclusions[reason] += 1
         else:
-            writer.add(entry, rules.check_entry(entry, ctx))
+            writer.add(entry, check_in_scope(entry, ctx))  # exclusion_reason() was just asked
         if time.monotonic() - last_progress >= PROGRESS_EVERY:
             _progress(scan, read)
             last_progress = time.monotonic()
@@ -276,7 +331,11 @@ def finalize(scan: ScanRun, *, read: int, in_scope: int, exclusions: Counter) ->
         # Forest scans of one tenant finish one at a time: duplicates span all their forests.
         Tenant.objects.select_for_update().filter(pk=scan.tenant_id).first()
         vet_suggestions(scan)
-        forest_findings = Finding.objects.filter(forest=scan.forest_id).exclude(rule__in=DUPLICATE_RULES)
+        forest_findings = (
+            Finding.objects.filter(forest=scan.forest_id)
+            .exclude(rule__in=DUPLICATE_RULES)
+            .exclude(rule__startswith=CLOUD_RULE_PREFIX)
+        )
         merge_findings(scan, forest_findings, StagedFinding.objects.filter(scan=scan), now)
         ScanRun.objects.filter(forest=scan.forest_id, is_current=True).update(is_current=False)
         ScanRun.objects.filter(pk=scan.pk).update(is_current=True)

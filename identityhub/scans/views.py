@@ -25,13 +25,23 @@ def _to_scan(request, scan):
 @require_GET
 @tenant_view("view")
 def finding_list(request, tenant):
-    queryset = Finding.objects.filter(tenant=tenant).select_related("forest")
+    queryset = (
+        Finding.objects.filter(tenant=tenant).select_related("forest", "tenant").prefetch_related("reverted_fixes")
+    )
     filterset = FindingFilter(request.GET, queryset=queryset, tenant=tenant)
     findings = filterset.qs
-    table = FindingTable(findings)
+    can_edit = "edit" in request.tenant_permissions
+    table = FindingTable(findings, exclude=() if can_edit else ("select", "actions"))
     RequestConfig(request, paginate={"per_page": 50}).configure(table)
     rule_counts = findings.order_by().values("rule", "severity").annotate(n=Count("id")).order_by("-n")
-    context = {"tenant": tenant, "filter": filterset, "table": table, "rule_counts": rule_counts, "rules": rules.RULES}
+    context = {
+        "tenant": tenant,
+        "filter": filterset,
+        "table": table,
+        "rule_counts": rule_counts,
+        "can_edit": can_edit,
+        "querystring": request.GET.urlencode(),
+    }
     template = "scans/finding_list.html"
     if request.htmx and request.htmx.target == "findings":
         template += "#findings"
@@ -46,7 +56,11 @@ def object_detail(request, tenant, pk, guid):
         DirectoryObject.objects.filter(forest=forest, guid=guid).select_related("scan").order_by("-scan__created")
     )
     latest = snapshots.first()
-    findings = Finding.objects.filter(forest=forest, guid=guid).order_by("status", "-severity", "rule")
+    findings = (
+        Finding.objects.filter(forest=forest, guid=guid)
+        .prefetch_related("reverted_fixes__change")
+        .order_by("status", "-severity", "rule")
+    )
     if latest is None and not findings.exists():
         raise Http404("No such object in this forest.")
     context = {

@@ -53,6 +53,9 @@ class Tenant(models.Model):
         "authentication method", max_length=12, choices=AuthMethod.choices, default=AuthMethod.PHS
     )
     ruleset = models.CharField("rule set", max_length=12, choices=RuleSet.choices, default=RuleSet.MULTI_TENANT)
+    require_approval = models.BooleanField(
+        "four-eyes approval", default=False, help_text="Every change to AD waits for a second admin's approval."
+    )
     created = models.DateTimeField(auto_now_add=True)
 
     objects = TenantQuerySet.as_manager()

@@ -276,6 +276,12 @@ _OTHER_RULES = [
           "Another object uses this targetAddress",
           "Microsoft requires targetAddress to be unique; mail would be routed to one address twice.",
           "Give each object its own targetAddress."),
+    # Cloud side (health app, from Microsoft Graph): never judged by a forest scan.
+    _rule("cloud.collision", "blocking", "cloudcollision", (_UPN, "mail", _PROXY), BOTH,
+          "A cloud-only object in the tenant already uses this address",
+          "UPN, mail and SMTP addresses are unique tenant-wide; unless Entra Connect soft-matches the two "
+          "objects, the on-premises object fails to sync with a PropertyConflict.",
+          "If both are the same person, let them soft-match (or hard-match); otherwise change the value on one side."),
 ]  # fmt: skip
 
 

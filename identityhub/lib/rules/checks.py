@@ -41,7 +41,8 @@ def _never_taken(kind: str, value: str) -> bool:
 
 
 def _address(address: str, family: AddressFamily, ctx: Context, entry: Entry | None = None) -> list[str]:
-    if entry is not None and family.verify and entry.object_class == "contact":
+    # object_class(entry), not entry.object_class: cached per object, and this runs per address.
+    if entry is not None and family.verify and object_class(entry) == "contact":
         # A mail contact stands for someone outside the organisation: its addresses are meant
         # to be in other domains, and Entra syncs them as they are.
         family = dataclasses.replace(family, verify=False)
@@ -217,6 +218,15 @@ def check_entry(entry: Entry, ctx: Context, is_taken: IsTaken | None = None) -> 
     """Every per-object finding (duplicates across objects come from DuplicateFinder)."""
     if exclusion_reason(entry, ctx):
         return []
+    return check_in_scope(entry, ctx, is_taken)
+
+
+def check_in_scope(entry: Entry, ctx: Context, is_taken: IsTaken | None = None) -> list[Finding]:
+    """check_entry for an entry the caller already found in scope (exclusion_reason() is None).
+
+    A scan asks exclusion_reason() once per object; asking again here and in identity_keys()
+    was a tenth of its rule time (bench/scan_bench.py, issue 3).
+    """
     findings = []
     for spec in _SPECS:
         for value in spec.values(entry):

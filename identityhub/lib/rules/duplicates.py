@@ -78,6 +78,11 @@ def identity_keys(entry: Entry, ctx: Context | None = None) -> list[tuple[str, s
     ctx = ctx or _DEFAULT
     if exclusion_reason(entry, ctx):
         return []
+    return identity_keys_in_scope(entry, ctx)
+
+
+def identity_keys_in_scope(entry: Entry, ctx: Context) -> list[tuple[str, str, str, str]]:
+    """identity_keys for an entry the caller already found in scope (see check_in_scope)."""
     keys = []
     for attribute in KEYED_ATTRIBUTES:
         values = texts(entry, attribute)

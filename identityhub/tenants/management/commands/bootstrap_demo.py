@@ -40,6 +40,14 @@ class Command(BaseCommand):
         if created:
             self.stdout.write(self.style.SUCCESS(f"Created demo tenant {tenant.name} ({tenant.slug})"))
         self._scan_demo_forest(tenant, admin)
+        self._seed_demo_health(tenant)
+
+    def _seed_demo_health(self, tenant):
+        """A few sync-health snapshots from bundled demo data, labelled as demo on the health page."""
+        from identityhub.health.demo import seed_demo
+
+        if seeded := seed_demo(tenant):
+            self.stdout.write(self.style.SUCCESS(f"Seeded {seeded} demo sync-health snapshots"))
 
     def _scan_demo_forest(self, tenant, admin):
         """The bundled export of a messy fictional forest, scanned once so a newcomer sees findings at once."""

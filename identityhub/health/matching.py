@@ -1,0 +1,242 @@
+"""Graph's picture against our on-prem picture: provisioning errors to objects and findings,
+pre-sync cloud collisions as findings, and fixed findings verified once they arrive clean.
+
+Our picture is the tenant's current scans (ScanRun.is_current): their DirectoryObject and
+IdentityKey rows. Entra compares addresses case-insensitively and UPN, mail and SMTP proxies
+share one namespace, which is what IdentityKey kind "address" already is.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections import defaultdict
+
+from django.db.models import F, Q
+
+from identityhub.lib import rules
+from identityhub.lib.rules.duplicates import ADDRESS
+from identityhub.scans.models import DirectoryObject, Finding, IdentityKey, ScanRun, StagedFinding
+from identityhub.scans.pipeline import finding_key, merge_findings
+
+from .models import ProvisioningError
+
+COLLISION_RULE = "cloud.collision"
+CHUNK = 500
+# Graph's propertyCausingError -> the AD attributes a finding about it may name.
+PROPERTY_ATTRIBUTES = {
+    "UserPrincipalName": ("userPrincipalName",),
+    "ProxyAddress": ("proxyAddresses", "mail"),
+}
+
+
+def anchor_of(guid: uuid.UUID) -> str:
+    """onPremisesImmutableId of an object synced with default settings: base64 of objectGUID's bytes_le."""
+    return base64.b64encode(guid.bytes_le).decode()
+
+
+def guid_of_anchor(anchor: str | None) -> uuid.UUID | None:
+    try:
+        raw = base64.b64decode(anchor or "", validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return uuid.UUID(bytes_le=raw) if len(raw) == 16 else None
+
+
+def address_value(value: str | None) -> str:
+    """A UPN, mail or "smtp:addr" proxy value the way IdentityKey stores an address."""
+    value = (value or "").strip()
+    prefix, sep, rest = value.partition(":")
+    if sep and prefix.lower() == "smtp":
+        value = rest
+    return value.strip().lower()
+
+
+def _current_scans(tenant) -> list[int]:
+    return list(ScanRun.objects.filter(tenant=tenant, is_current=True).values_list("pk", flat=True))
+
+
+def _chunks(items):
+    items = sorted(items)
+    for start in range(0, len(items), CHUNK):
+        yield items[start : start + CHUNK]
+
+
+def _holders(scans: list[int], values) -> dict[str, set[tuple[int, uuid.UUID]]]:
+    """address -> {(forest_id, guid)} of the on-prem objects holding it."""
+    holders: dict[str, set] = defaultdict(set)
+    for chunk in _chunks(set(values)):
+        rows = IdentityKey.objects.filter(scan__in=scans, kind=ADDRESS, value__in=chunk)
+        for value, forest_id, guid in rows.values_list("value", "forest_id", "guid"):
+            holders[value].add((forest_id, guid))
+    return holders
+
+
+# -- provisioning errors -> objects and findings ------------------------------------------------
+
+
+def match_errors(tenant, errors: list[dict]) -> list[ProvisioningError]:
+    """Unsaved ProvisioningError rows, each matched to its on-prem object (anchor, then UPN, then
+    the conflicting value; a value two objects hold matches neither) and to its best finding."""
+    scans = _current_scans(tenant)
+    anchors = {e["immutable_id"]: guid_of_anchor(e["immutable_id"]) for e in errors if e.get("immutable_id")}
+    objects: dict[uuid.UUID, tuple[int, str]] = {}
+    for chunk in _chunks({g for g in anchors.values() if g}):
+        for guid, forest_id, dn in DirectoryObject.objects.filter(scan__in=scans, guid__in=chunk).values_list(
+            "guid", "forest_id", "dn"
+        ):
+            objects[guid] = (forest_id, dn)
+    holders = _holders(
+        scans, {address_value(e.get("upn")) for e in errors} | {address_value(e["value"]) for e in errors}
+    )
+
+    rows = []
+    for e in errors:
+        row = ProvisioningError(
+            object_id=e["object_id"] or "",
+            object_type=e["object_type"] or "",
+            display_name=(e["display_name"] or "")[:256],
+            upn=e.get("upn") or "",
+            immutable_id=e.get("immutable_id") or "",
+            category=e["category"] or "",
+            property=e["property"] or "",
+            value=e["value"] or "",
+            occurred=e["occurred"],
+        )
+        guid = anchors.get(e.get("immutable_id"))
+        if guid in objects:
+            row.matched_forest_id, row.matched_guid, row.matched_by = objects[guid][0], guid, "anchor"
+        else:
+            for how, value in (("upn", address_value(e.get("upn"))), ("value", address_value(e["value"]))):
+                found = holders.get(value) if value else None
+                if found and len(found) == 1:
+                    (row.matched_forest_id, row.matched_guid), row.matched_by = next(iter(found)), how
+                    break
+        rows.append(row)
+    _attach_findings(tenant, scans, rows)
+    return rows
+
+
+def _attach_findings(tenant, scans: list[int], rows: list[ProvisioningError]) -> None:
+    matched = [r for r in rows if r.matched_guid]
+    if not matched:
+        return
+    findings: dict[tuple[int, uuid.UUID], list[Finding]] = defaultdict(list)
+    for chunk in _chunks({r.matched_guid for r in matched}):
+        for f in Finding.objects.filter(tenant=tenant, guid__in=chunk).order_by("status", "rule", "pk"):
+            findings[(f.forest_id, f.guid)].append(f)
+    dns = {}
+    for chunk in _chunks({r.matched_guid for r in matched}):
+        dns.update(
+            ((forest_id, guid), dn)
+            for forest_id, guid, dn in DirectoryObject.objects.filter(scan__in=scans, guid__in=chunk).values_list(
+                "forest_id", "guid", "dn"
+            )
+        )
+    for row in matched:
+        candidates = findings.get((row.matched_forest_id, row.matched_guid), [])
+        row.matched_dn = dns.get((row.matched_forest_id, row.matched_guid)) or (candidates[0].dn if candidates else "")
+        row.matched_finding = _best_finding(row, candidates)
+
+
+def _best_finding(row: ProvisioningError, candidates: list[Finding]) -> Finding | None:
+    attributes = PROPERTY_ATTRIBUTES.get(row.property, ())
+    value = address_value(row.value)
+
+    def rank(f: Finding) -> tuple:
+        return (
+            f.attribute not in attributes,
+            address_value(f.value) != value,
+            f.status != Finding.Status.OPEN,
+            f.severity != "blocking",
+        )
+
+    return min(candidates, key=rank) if candidates else None
+
+
+# -- pre-sync cloud collisions ------------------------------------------------------------------
+
+
+def merge_cloud_collisions(tenant, cloud_only_identities, now) -> int:
+    """Every on-prem address a cloud-only object already uses becomes a cloud.collision finding,
+    merged per forest exactly as a scan merges (pipeline.merge_findings): new ones open, seen ones
+    move on, gone ones resolve. Returns the number of clashing values."""
+    rule = rules.RULES[COLLISION_RULE]
+    current = {s.forest_id: s for s in ScanRun.objects.filter(tenant=tenant, is_current=True)}
+    scans = [s.pk for s in current.values()]
+    holders_keys: list[IdentityKey] = []
+    for chunk in _chunks({value for _, value in cloud_only_identities}):
+        holders_keys += IdentityKey.objects.filter(scan__in=scans, kind=ADDRESS, value__in=chunk)
+    objects = {}
+    for chunk in _chunks({k.guid for k in holders_keys}):
+        rows = DirectoryObject.objects.filter(scan__in=scans, guid__in=chunk)
+        for obj in rows.only("scan_id", "guid", "dn", "object_class", "ou"):
+            objects[(obj.scan_id, obj.guid)] = obj
+    staged: dict[str, StagedFinding] = {}
+    for k in holders_keys:
+        obj = objects.get((k.scan_id, k.guid))
+        if obj is None:
+            continue
+        key = finding_key(k.guid, COLLISION_RULE, k.attribute, k.raw)
+        staged[key] = StagedFinding(
+            scan_id=k.scan_id,
+            forest_id=k.forest_id,
+            key=key,
+            guid=k.guid,
+            dn=obj.dn,
+            object_class=obj.object_class,
+            ou=obj.ou,
+            rule=COLLISION_RULE,
+            severity=rule.severity,
+            error=rule.error,
+            attribute=k.attribute,
+            value=k.raw,
+        )
+    StagedFinding.objects.bulk_create(staged.values(), batch_size=1000)
+    for forest_id, scan in current.items():
+        mine = StagedFinding.objects.filter(scan=scan, rule=COLLISION_RULE)
+        merge_findings(scan, Finding.objects.filter(forest=forest_id, rule=COLLISION_RULE), mine, now)
+        mine.delete()
+    # A forest without a current picture has no on-prem values to clash.
+    Finding.objects.filter(tenant=tenant, rule=COLLISION_RULE).exclude(forest_id__in=list(current)).unresolved().update(
+        status=Finding.Status.RESOLVED, resolved_at=now
+    )
+    return len({k.value for k in holders_keys})
+
+
+# -- closing the loop ---------------------------------------------------------------------------
+
+
+def verify_fixed(tenant, last_sync, synced_clean_identities, errors: list[ProvisioningError], now) -> int:
+    """Resolved findings whose object Graph shows synced without error after a sync that ran
+    since the fix get verified_at = now ("verified clean"). Returns how many."""
+    if last_sync is None:
+        return 0
+    pending = (
+        Finding.objects.filter(tenant=tenant, status=Finding.Status.RESOLVED, resolved_at__lt=last_sync)
+        .filter(Q(verified_at__isnull=True) | Q(verified_at__lt=F("resolved_at")))
+        .order_by()
+    )
+    objects = set(pending.values_list("forest_id", "guid"))
+    if not objects:
+        return 0
+    anchors = {value for kind, value in synced_clean_identities if kind == "anchor"}
+    addresses = {value for kind, value in synced_clean_identities if kind != "anchor"}
+    erroring = {(e.matched_forest_id, e.matched_guid) for e in errors if e.matched_guid}
+    keys: dict[tuple[int, uuid.UUID], set[str]] = defaultdict(set)
+    for chunk in _chunks({guid for _, guid in objects}):
+        rows = IdentityKey.objects.filter(scan__in=_current_scans(tenant), kind=ADDRESS, guid__in=chunk)
+        for forest_id, guid, value in rows.values_list("forest_id", "guid", "value"):
+            keys[(forest_id, guid)].add(value)
+    arrived: dict[int, list[uuid.UUID]] = defaultdict(list)
+    for forest_id, guid in objects:
+        if (forest_id, guid) in erroring:
+            continue
+        if anchor_of(guid) in anchors or keys[(forest_id, guid)] & addresses:
+            arrived[forest_id].append(guid)
+    verified = 0
+    for forest_id, guids in arrived.items():
+        for chunk in _chunks(guids):
+            verified += pending.filter(forest_id=forest_id, guid__in=chunk).update(verified_at=now)
+    return verified

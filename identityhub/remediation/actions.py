@@ -1,0 +1,206 @@
+"""What an admin can do to a finding: edit, remove, accept, waive; and undo, approve, reject.
+
+Every write is one guarded LDAP modify (lib.directory.guarded_modify) recorded as a Change.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from identityhub.lib import directory, rules
+from identityhub.scans.models import Finding
+from identityhub.scans.pipeline import context_for
+from identityhub.scans.sources import RULE_ATTRIBUTES, directory_settings
+
+from .models import Change, Waiver
+from .recheck import current_snapshot, entry_from_snapshot, is_taken_for, refresh_object
+
+# Attributes whose removal leaves the object without a value it needs.
+SINGLE_VALUED = {"userprincipalname", "mail", "mailnickname", "displayname", "samaccountname", "targetaddress"}
+
+
+class ActionRefused(Exception):
+    """The action would itself leave a finding, or is not allowed; `reasons` say why."""
+
+    def __init__(self, reasons: list[str]):
+        super().__init__("; ".join(reasons))
+        self.reasons = reasons
+
+
+def vet_value(finding: Finding, new_value: str) -> list[str]:
+    """Why `new_value` may not replace the finding's value (empty: it may)."""
+    snapshot = current_snapshot(finding.forest, finding.guid)
+    if snapshot is None:
+        return ["The object is not in the forest's current scan; scan again first."]
+    if not new_value.strip():
+        return ["Enter a value, or use Remove."]
+    entry = entry_from_snapshot(snapshot)
+    ctx = context_for(finding.tenant)
+    problems = rules.check_value(
+        entry, finding.attribute, new_value, ctx, is_taken=is_taken_for(finding.tenant, finding.guid)
+    )
+    return [f"{rules.RULES[p.rule].title} ({p.rule})" for p in problems]
+
+
+def vet_removal(finding: Finding) -> list[str]:
+    if finding.attribute.lower() == "userprincipalname":
+        return ["A user needs a userPrincipalName: edit it instead."]
+    return []
+
+
+def proposed_values(finding: Finding, action: str, new_value: str | None) -> tuple[list[str], list[str]]:
+    if action == Change.Action.REMOVE:
+        return [finding.value], []
+    return [finding.value], [new_value]
+
+
+def request_change(
+    finding: Finding, action: str, user, new_value: str | None = None, *, apply_now: bool = True, apply_run=None
+) -> Change:
+    """Vet, record and (unless the tenant wants four eyes) apply one action on one finding."""
+    if action == Change.Action.ACCEPT:
+        return accept(finding, user, apply_run=apply_run)
+    reasons = vet_removal(finding) if action == Change.Action.REMOVE else vet_value(finding, new_value or "")
+    if reasons:
+        raise ActionRefused(reasons)
+    old, new = proposed_values(finding, action, new_value)
+    waiting = finding.tenant.require_approval
+    change = Change.objects.create(
+        tenant=finding.tenant,
+        forest=finding.forest,
+        finding=finding,
+        guid=finding.guid,
+        dn=finding.dn,
+        attribute=finding.attribute,
+        old_values=old,
+        new_values=new,
+        action=action,
+        requested_by=user,
+        result=Change.Result.AWAITING_APPROVAL if waiting else Change.Result.QUEUED,
+        apply_run=apply_run,
+    )
+    if apply_now and not waiting:
+        apply_change(change)
+    return change
+
+
+def accept(finding: Finding, user, apply_run=None) -> Change:
+    with transaction.atomic():
+        Finding.objects.filter(pk=finding.pk).update(status=Finding.Status.ACCEPTED)
+        return Change.objects.create(
+            tenant=finding.tenant,
+            forest=finding.forest,
+            finding=finding,
+            guid=finding.guid,
+            dn=finding.dn,
+            attribute=finding.attribute,
+            old_values=[finding.value],
+            new_values=[finding.value],
+            action=Change.Action.ACCEPT,
+            requested_by=user,
+            result=Change.Result.APPLIED,
+            applied_at=timezone.now(),
+            apply_run=apply_run,
+        )
+
+
+def waive(finding: Finding, user, justification: str, expires_on) -> Waiver:
+    if not justification.strip():
+        raise ActionRefused(["Say why this finding may stay."])
+    if expires_on <= timezone.localdate():
+        raise ActionRefused(["The exception must expire in the future."])
+    with transaction.atomic():
+        waiver = Waiver.objects.create(
+            tenant=finding.tenant, finding=finding, justification=justification, expires_on=expires_on, created_by=user
+        )
+        Finding.objects.filter(pk=finding.pk).update(status=Finding.Status.EXCEPTED)
+    return waiver
+
+
+def reopen_expired_waivers(today=None) -> int:
+    """An expired exception reopens its finding (if the finding is still there)."""
+    today = today or timezone.localdate()
+    expired = Waiver.objects.filter(expires_on__lte=today, reopened_at__isnull=True)
+    count = 0
+    for waiver in expired.select_related("finding"):
+        with transaction.atomic():
+            Finding.objects.filter(pk=waiver.finding_id, status=Finding.Status.EXCEPTED).update(
+                status=Finding.Status.OPEN
+            )
+            Waiver.objects.filter(pk=waiver.pk).update(reopened_at=timezone.now())
+            count += 1
+    return count
+
+
+def apply_change(change: Change, *, duplicates: bool = True) -> Change:
+    """Write one change to AD, guarded; record what happened; re-check the object on success."""
+    settings = directory.for_writing(directory_settings(change.forest))
+    entry = None
+    try:
+        conn = directory.connect(settings)
+        try:
+            directory.guarded_modify(conn, change.dn, change.attribute, change.old_values, change.new_values)
+            entry = directory.read_values(conn, change.dn, RULE_ATTRIBUTES)
+        finally:
+            conn.unbind()
+    except directory.ConflictError as exc:
+        return _record(change, Change.Result.CONFLICT, str(exc), current_values=exc.current)
+    except directory.DirectoryError as exc:
+        return _record(change, Change.Result.REFUSED, str(exc))
+    _record(change, Change.Result.APPLIED, "", applied_at=timezone.now())
+    if change.reverts_id:
+        reverted = Change.objects.get(pk=change.reverts_id)
+        reverted.result = Change.Result.REVERTED
+        reverted.save(update_fields=["result"])
+    refresh_object(change.forest, entry, change.guid, duplicates=duplicates)
+    return change
+
+
+def _record(change: Change, result: str, error: str, **fields) -> Change:
+    change.result, change.error = result, error
+    for name, value in fields.items():
+        setattr(change, name, value)
+    change.save(update_fields=["result", "error", *fields])
+    return change
+
+
+def undo(change: Change, user) -> Change:
+    """A new guarded change the other way; it conflicts if the value moved on since."""
+    if change.result != Change.Result.APPLIED or change.action == Change.Action.ACCEPT:
+        raise ActionRefused(["Only an applied edit or removal can be undone."])
+    waiting = change.tenant.require_approval
+    back = Change.objects.create(
+        tenant=change.tenant,
+        forest=change.forest,
+        finding=change.finding,
+        guid=change.guid,
+        dn=change.dn,
+        attribute=change.attribute,
+        old_values=change.new_values,
+        new_values=change.old_values,
+        action=Change.Action.UNDO,
+        requested_by=user,
+        result=Change.Result.AWAITING_APPROVAL if waiting else Change.Result.QUEUED,
+        reverts=change,
+    )
+    return back if waiting else apply_change(back)
+
+
+def approve(change: Change, approver) -> Change:
+    if change.result != Change.Result.AWAITING_APPROVAL:
+        raise ActionRefused(["This change is not waiting for approval."])
+    if change.requested_by_id == approver.pk:
+        raise ActionRefused(["Four eyes: someone else must approve your change."])
+    change.approved_by, change.approved_at, change.result = approver, timezone.now(), Change.Result.QUEUED
+    change.save(update_fields=["approved_by", "approved_at", "result"])
+    return apply_change(change)
+
+
+def reject(change: Change, approver, reason: str = "") -> Change:
+    if change.result != Change.Result.AWAITING_APPROVAL:
+        raise ActionRefused(["This change is not waiting for approval."])
+    change.approved_by, change.approved_at = approver, timezone.now()
+    return _record(
+        change, Change.Result.REJECTED, reason or "Rejected.", approved_by=approver, approved_at=change.approved_at
+    )

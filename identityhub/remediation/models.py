@@ -1,0 +1,154 @@
+"""Changes made to AD (the audit trail, and the way back), waivers, and bulk apply jobs."""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.urls import reverse
+
+from identityhub.scans.models import Finding
+from identityhub.tenants.models import Forest, Tenant
+
+
+class ChangeQuerySet(models.QuerySet):
+    def for_user(self, user):
+        return self.filter(tenant__in=Tenant.objects.for_user(user))
+
+
+class ApplyRun(models.Model):
+    """The job row of a bulk apply: many changes, written by a worker, polled by the page."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="apply_runs")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self):
+        return f"Bulk apply #{self.pk}"
+
+    def get_absolute_url(self):
+        return reverse("apply-run", args=[self.tenant.slug, self.pk])
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+
+class Change(models.Model):
+    """One change to one attribute of one object: who, when, old, new, and what AD said.
+
+    Immutable once it has an outcome: nothing edits or deletes a Change. An undo is a new Change
+    the other way, guarded like any write.
+    """
+
+    class Action(models.TextChoices):
+        EDIT = "edit", "Edit"
+        REMOVE = "remove", "Remove"
+        ACCEPT = "accept", "Accept as is"
+        UNDO = "undo", "Undo"
+
+    class Result(models.TextChoices):
+        AWAITING_APPROVAL = "awaiting", "Awaiting approval"
+        QUEUED = "queued", "Queued"
+        APPLIED = "applied", "Applied"
+        CONFLICT = "conflict", "Conflict"
+        REFUSED = "refused", "Refused"
+        REJECTED = "rejected", "Rejected by approver"
+        REVERTED = "reverted", "Reverted"
+
+    OPEN_RESULTS = (Result.AWAITING_APPROVAL, Result.QUEUED)
+    # Fields that may still change after creation, and only while the result is open (or when an
+    # applied change is undone, which marks it reverted).
+    OUTCOME_FIELDS = {"result", "error", "current_values", "approved_by", "approved_at", "applied_at"}
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="changes")
+    forest = models.ForeignKey(Forest, on_delete=models.PROTECT, related_name="changes")
+    finding = models.ForeignKey(Finding, on_delete=models.SET_NULL, null=True, blank=True, related_name="changes")
+    guid = models.UUIDField()
+    dn = models.TextField()
+    attribute = models.CharField(max_length=64)
+    old_values = models.JSONField(default=list)
+    new_values = models.JSONField(default=list)
+    action = models.CharField(max_length=10, choices=Action.choices)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created = models.DateTimeField(auto_now_add=True)
+    result = models.CharField(max_length=10, choices=Result.choices)
+    error = models.TextField(blank=True)
+    current_values = models.JSONField(null=True, blank=True, help_text="What AD held when it refused a conflict.")
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+    reverts = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="undone_by")
+    apply_run = models.ForeignKey(ApplyRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="changes")
+
+    objects = ChangeQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created", "-pk"]
+        indexes = [models.Index(fields=["tenant", "created"]), models.Index(fields=["forest", "guid", "attribute"])]
+
+    def __str__(self):
+        return f"{self.get_action_display()} {self.attribute} of {self.dn}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            self._refuse_edits(kwargs.get("update_fields"))
+        super().save(*args, **kwargs)
+
+    def _refuse_edits(self, update_fields):
+        if update_fields is None or not set(update_fields) <= self.OUTCOME_FIELDS:
+            raise ValidationError("A change is immutable: only its outcome is recorded, once.")
+        stored = Change.objects.filter(pk=self.pk).values_list("result", flat=True).first()
+        closing = stored in self.OPEN_RESULTS or (stored == self.Result.APPLIED and self.result == self.Result.REVERTED)
+        if not closing:
+            raise ValidationError("This change already has its outcome.")
+
+    def delete(self, *args, **kwargs):
+        raise ValidationError("Changes are never deleted: they are the audit trail.")
+
+
+class Waiver(models.Model):
+    """An exception: the finding is known and accepted until the expiry date, for a stated reason."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="waivers")
+    finding = models.ForeignKey(Finding, on_delete=models.CASCADE, related_name="waivers")
+    justification = models.TextField()
+    expires_on = models.DateField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created = models.DateTimeField(auto_now_add=True)
+    reopened_at = models.DateTimeField(null=True, blank=True, help_text="When expiry reopened the finding.")
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self):
+        return f"Exception for {self.finding} until {self.expires_on}"
+
+
+class RevertedFix(models.Model):
+    """A value we changed came back: an HR or identity feed undid the fix. Admins must see it."""
+
+    finding = models.ForeignKey(Finding, on_delete=models.CASCADE, related_name="reverted_fixes")
+    change = models.ForeignKey(Change, on_delete=models.PROTECT, related_name="reverted_fixes")
+    scan = models.ForeignKey("scans.ScanRun", on_delete=models.CASCADE, related_name="+")
+    detected_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["finding", "change"], name="one_flag_per_reverted_change")]
+
+    def __str__(self):
+        return f"{self.change} reverted (seen by {self.scan})"

@@ -1,0 +1,150 @@
+"""Admins fix findings in place: inline htmx actions on one finding, and bulk with a dry-run preview."""
+
+from django.contrib import messages
+from django.http import HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.dateparse import parse_date
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from identityhub.scans.filters import FindingFilter
+from identityhub.scans.models import Finding
+from identityhub.tenants.access import tenant_view
+
+from . import actions, bulk
+from .models import ApplyRun, Change
+
+ACTIONS_TEMPLATE = "remediation/finding_actions.html"
+
+
+def _finding(tenant, finding_id) -> Finding:
+    return get_object_or_404(Finding.objects.select_related("forest", "tenant"), tenant=tenant, pk=finding_id)
+
+
+def _cell(request, finding, part="buttons", **context):
+    return render(request, f"{ACTIONS_TEMPLATE}#{part}", {"finding": finding, "tenant": finding.tenant, **context})
+
+
+@require_GET
+@tenant_view("edit")
+def finding_actions(request, tenant, finding_id):
+    """The action buttons again (Cancel of an inline form)."""
+    return _cell(request, _finding(tenant, finding_id))
+
+
+@require_http_methods(["GET", "POST"])
+@tenant_view("edit")
+def finding_edit(request, tenant, finding_id):
+    finding = _finding(tenant, finding_id)
+    if request.method == "GET":
+        return _cell(request, finding, "edit-form", value=finding.suggestion or finding.value)
+    value = request.POST.get("value", "")
+    return _run(request, finding, Change.Action.EDIT, value)
+
+
+@require_POST
+@tenant_view("edit")
+def finding_remove(request, tenant, finding_id):
+    return _run(request, _finding(tenant, finding_id), Change.Action.REMOVE)
+
+
+@require_POST
+@tenant_view("edit")
+def finding_accept(request, tenant, finding_id):
+    return _run(request, _finding(tenant, finding_id), Change.Action.ACCEPT)
+
+
+def _run(request, finding, action, value=None):
+    try:
+        change = actions.request_change(finding, action, request.user, value)
+    except actions.ActionRefused as exc:
+        part = "edit-form" if action == Change.Action.EDIT else "buttons"
+        return _cell(request, finding, part, value=value, refused=exc.reasons)
+    finding.refresh_from_db()
+    return _cell(request, finding, "outcome", change=change)
+
+
+@require_http_methods(["GET", "POST"])
+@tenant_view("edit")
+def finding_waive(request, tenant, finding_id):
+    finding = _finding(tenant, finding_id)
+    if request.method == "GET":
+        return _cell(request, finding, "waive-form")
+    expires_on = parse_date(request.POST.get("expires_on", "") or "")
+    if expires_on is None:
+        return _cell(request, finding, "waive-form", refused=["Give the date the exception expires."])
+    try:
+        waiver = actions.waive(finding, request.user, request.POST.get("justification", ""), expires_on)
+    except actions.ActionRefused as exc:
+        return _cell(request, finding, "waive-form", refused=exc.reasons)
+    finding.refresh_from_db()
+    return _cell(request, finding, "outcome", waiver=waiver)
+
+
+@require_POST
+@tenant_view("edit")
+def change_undo(request, tenant, change_id):
+    change = get_object_or_404(Change, tenant=tenant, pk=change_id)
+    try:
+        back = actions.undo(change, request.user)
+    except actions.ActionRefused as exc:
+        messages.error(request, " ".join(exc.reasons))
+        return redirect("change-list", tenant.slug)
+    outcome = {Change.Result.APPLIED: messages.SUCCESS, Change.Result.AWAITING_APPROVAL: messages.INFO}
+    level = outcome.get(back.result, messages.ERROR)
+    messages.add_message(request, level, f"Undo: {back.get_result_display()}. {back.error}".strip())
+    return redirect("change-list", tenant.slug)
+
+
+# ---------------------------------------------------------------------------
+# Bulk
+# ---------------------------------------------------------------------------
+
+
+def _selected(request, tenant):
+    """The findings chosen on the list: ticked rows, or every row matching the filter shown."""
+    queryset = Finding.objects.filter(tenant=tenant).select_related("forest")
+    if request.POST.get("scope") == "filter":
+        return FindingFilter(bulk.filter_params(request.POST.get("filter", "")), queryset=queryset, tenant=tenant).qs
+    ids = [int(i) for i in request.POST.getlist("select") + request.POST.get("ids", "").split(",") if i.isdigit()]
+    return queryset.filter(pk__in=ids)
+
+
+@require_POST
+@tenant_view("edit")
+def bulk_preview(request, tenant):
+    action = request.POST.get("action", "")
+    if action not in bulk.ACTIONS:
+        return HttpResponseBadRequest("Choose a bulk action.")
+    rows = bulk.preview(_selected(request, tenant), action)
+    context = {
+        "tenant": tenant,
+        "action": action,
+        "action_label": bulk.ACTIONS[action],
+        "rows": rows,
+        "ready": [r for r in rows if not r.refused],
+        "ids": ",".join(str(r.finding.pk) for r in rows if not r.refused),
+    }
+    return render(request, "remediation/bulk_preview.html", context)
+
+
+@require_POST
+@tenant_view("edit")
+def bulk_apply(request, tenant):
+    action = request.POST.get("action", "")
+    if action not in bulk.ACTIONS:
+        return HttpResponseBadRequest("Choose a bulk action.")
+    run = bulk.start(tenant, request.user, action, list(_selected(request, tenant).values_list("pk", flat=True)))
+    return redirect(run)
+
+
+@require_GET
+@tenant_view("view")
+def apply_run_detail(request, tenant, run_id):
+    run = get_object_or_404(ApplyRun, tenant=tenant, pk=run_id)
+    changes = run.changes.select_related("requested_by").order_by("pk")
+    counts = {
+        r: changes.filter(result=r).count()
+        for r in (Change.Result.APPLIED, Change.Result.CONFLICT, Change.Result.REFUSED)
+    }
+    template = "remediation/apply_run.html#progress" if request.htmx else "remediation/apply_run.html"
+    return render(request, template, {"tenant": tenant, "run": run, "changes": changes[:500], "counts": counts})

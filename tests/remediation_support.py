@@ -1,0 +1,82 @@
+"""A sandbox OU in the CORP lab forest for tests that write to AD, and a tenant scanning only it."""
+
+import uuid
+
+import ldap3
+import pytest
+
+from identityhub.scans import pipeline
+from identityhub.scans.models import Finding, ScanRun
+from identityhub.scans.sources import entries_for
+from identityhub.tenants.models import Forest
+
+
+class Sandbox:
+    """An OU of its own in the CORP lab, scanned as the tenant's only forest, removed afterwards."""
+
+    def __init__(self, lab):
+        self.lab = lab
+        self.conn = lab.connection()
+        self.ou = f"OU=Fix{uuid.uuid4().hex[:8]},{lab.lab_ou}"
+        assert self.conn.add(self.ou, ["top", "organizationalUnit"])
+        self.dns = []
+
+    def user(self, name, **attrs):
+        dn = f"CN={name},{self.ou}"
+        sam = (name.replace(" ", "").lower() + uuid.uuid4().hex)[:18]
+        values = {"sAMAccountName": sam, "displayName": name, **attrs}
+        assert self.conn.add(dn, ["top", "user"], values), self.conn.result
+        self.dns.append(dn)
+        return dn
+
+    def value(self, dn, attribute):
+        self.conn.search(dn, "(objectClass=*)", ldap3.BASE, attributes=[attribute])
+        return sorted(str(v) for v in self.conn.response[0]["attributes"].get(attribute, []))
+
+    def set(self, dn, attribute, values):
+        assert self.conn.modify(dn, {attribute: [(ldap3.MODIFY_REPLACE, values)]})
+
+    def close(self):
+        for dn in reversed(self.dns):
+            self.conn.delete(dn)
+        self.conn.delete(self.ou)
+        self.conn.unbind()
+
+
+@pytest.fixture
+def sandbox(corp_forest):
+    box = Sandbox(corp_forest)
+    yield box
+    box.close()
+
+
+@pytest.fixture
+def fix_tenant(db, personas, tenant):
+    tenant.verified_domains = ["corp.example.com"]
+    tenant.save()
+    return tenant
+
+
+@pytest.fixture
+def sandbox_forest(fix_tenant, corp_forest, sandbox):
+    return Forest.objects.create(
+        tenant=fix_tenant,
+        name="corp.example.test",
+        servers=corp_forest.host,
+        port=3268,  # the global catalog reads; writes must go to 389
+        base_dns=corp_forest.base_dn,
+        include_ous=sandbox.ou,
+        bind_user=corp_forest.bind_user,
+        bind_password=corp_forest.password,
+    )
+
+
+def scan(forest):
+    run = ScanRun.objects.create(tenant=forest.tenant, forest=forest)
+    run = pipeline.execute(run.pk, entries_for)
+    assert run.status == "completed", run.error
+    return run
+
+
+def finding_on(dn, attribute):
+    return Finding.objects.filter(dn__iexact=dn, attribute=attribute).exclude(error="duplicate").first()
