@@ -31,6 +31,7 @@ lint: $(VENV)/.dev
 
 bench: $(VENV)/.dev
 	$(PY) bench/scan_bench.py $(BENCH_ARGS)
+	$(PY) bench/export_bench.py $(EXPORT_BENCH_ARGS)
 
 # Debian packages the tests use: Samba AD DC and slapd for the directory lab, Chromium for pages,
 # docker-compose to validate docker-compose.yml. Needs root; starts no system daemon.

@@ -7,6 +7,7 @@ With nothing set the app runs on SQLite with a Celery broker on the local filesy
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -48,6 +49,11 @@ INSTALLED_APPS = [
     "identityhub.scans",
     "identityhub.remediation",
     "identityhub.health",
+    "identityhub.rollout",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "identityhub.reports",
 ]
 
 MIDDLEWARE = [
@@ -114,6 +120,12 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "dispatch-due-scans": {"task": "identityhub.scans.tasks.dispatch_due_scans", "schedule": 300.0},
     "pull-all-health": {"task": "identityhub.health.tasks.pull_all_health", "schedule": 1800.0},
+    "rollout-recompute-all": {"task": "identityhub.rollout.tasks.recompute_all", "schedule": 600.0},
+    # Daily, just after midnight: exceptions expire by date.
+    "reopen-expired-waivers": {
+        "task": "identityhub.remediation.tasks.reopen_expired_waivers",
+        "schedule": crontab(hour=0, minute=5),
+    },
 }
 
 # Microsoft Graph (health pulls): a sovereign cloud, or a stand-in in tests, points these elsewhere.
@@ -121,6 +133,9 @@ GRAPH_AUTHORITY_HOST = env.str("GRAPH_AUTHORITY_HOST", default="login.microsofto
 GRAPH_BASE_URL = env.str("GRAPH_BASE_URL", default="https://graph.microsoft.com/v1.0")
 GRAPH_CA_BUNDLE = env.str("GRAPH_CA_BUNDLE", default="")  # extra CA certificates to trust (PEM file)
 GRAPH_MAX_RETRIES = env.int("GRAPH_MAX_RETRIES", default=4)  # per request, on 429 / 5xx / unreachable
+
+# Where users reach IdentityHub (https://idhub.example.com): links in webhook messages.
+SITE_URL = env.str("SITE_URL", default="")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -163,6 +178,31 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+
+# The read-only REST API (reports/api.py): tokens for service accounts, or the browser session.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # Token first: an anonymous call answers 401 with "WWW-Authenticate: Token".
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PAGINATION_CLASS": "identityhub.reports.pagination.Pagination",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "PAGE_SIZE": 100,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "IdentityHub API",
+    "DESCRIPTION": "Read-only, per tenant: the same roles as the pages. Authorization: Token <key>.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "identityhub.reports.api.add_error_responses",
+    ],
+}
 
 DJANGO_TABLES2_TEMPLATE = "django_tables2/table.html"
 

@@ -1,6 +1,9 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from identityhub.reports.api import api_urlpatterns
 
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
@@ -10,4 +13,10 @@ urlpatterns = [
     path("", include("identityhub.scans.urls")),
     path("", include("identityhub.remediation.urls")),
     path("", include("identityhub.health.urls")),
+    path("", include("identityhub.rollout.urls")),
+    path("", include("identityhub.reports.urls")),
+    # The REST API (read-only), its OpenAPI schema and Swagger UI; see README "REST API".
+    path("api/", include(api_urlpatterns())),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -10,21 +10,31 @@ import uuid
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.files.base import ContentFile
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
-from identityhub.remediation.models import ApplyRun, Change
+from identityhub.health.models import ProvisioningError, SyncSnapshot
+from identityhub.remediation.models import ApplyRun, Change, Waiver
+from identityhub.reports.models import ExportJob
+from identityhub.rollout.models import Webhook
 from identityhub.scans.models import DirectoryObject, Finding, ScanRun
 
 # URL name -> how the view is reachable without a tenant permission.
 PUBLIC = {"login", "logout"}
-AUTHENTICATED = {"tenant-list"}  # any logged-in user; shows only their own tenants
+AUTHENTICATED = {"tenant-list", "rollout-portfolio"}  # any logged-in user; shows only their own tenants
+# The REST API (reports/api.py, every route under api/): its views carry tenant_permission like the
+# pages; anonymous calls answer 401 (token authentication) instead of a login redirect.
+API_PREFIX = "api/"
+AUTHENTICATED |= {"api-tenant-list", "api-schema", "api-docs"}
 
 # Which role may do what (mirrors tenants.models.PERMISSIONS, written out so a change is noticed).
 ALLOWED = {
     "view": {"lead", "auditor", "admin", "superuser"},
     "edit": {"admin", "superuser"},
     "export": {"lead", "auditor", "admin", "superuser"},
+    "progress": {"lead", "superuser"},
+    "webhooks": {"lead", "admin", "superuser"},
 }
 
 
@@ -61,7 +71,7 @@ def _request(client, url):
 
 
 @pytest.fixture
-def url_objects(forest):
+def url_objects(forest, settings, tmp_path):
     """One object of tenant Acme for every kind of URL parameter."""
     scan = ScanRun.objects.create(tenant=forest.tenant, forest=forest, status="completed")
     obj = DirectoryObject.objects.create(
@@ -98,6 +108,16 @@ def url_objects(forest):
         result="awaiting",
     )
     run = ApplyRun.objects.create(tenant=forest.tenant, requested_by=user, status="completed")
+    webhook = Webhook.objects.create(tenant=forest.tenant, url="http://127.0.0.1:9/", events=["step.completed"])
+    settings.MEDIA_ROOT = tmp_path / "media"
+    waiver = Waiver.objects.create(
+        tenant=forest.tenant, finding=finding, justification="j", expires_on=timezone.localdate(), created_by=user
+    )
+    snapshot = SyncSnapshot.objects.create(tenant=forest.tenant, taken=timezone.now(), sync_enabled=True)
+    error = ProvisioningError.objects.create(snapshot=snapshot, object_id="o1", object_type="user")
+    job = ExportJob.objects.create(tenant=forest.tenant, kind="workbook", created_by=user, status="completed")
+    job.file.save("findings.xlsx", ContentFile(b"xlsx"), save=False)
+    job.pdf.save("pack.pdf", ContentFile(b"%PDF"), save=True)
     return {
         "slug": forest.tenant.slug,
         "pk": forest.pk,
@@ -106,6 +126,14 @@ def url_objects(forest):
         "finding_id": finding.pk,
         "change_id": change.pk,
         "run_id": run.pk,
+        "forest_id": forest.pk,
+        "object_id": obj.pk,
+        "waiver_id": waiver.pk,
+        "snapshot_id": snapshot.pk,
+        "error_id": error.pk,
+        "job_id": job.pk,
+        "code": "monitoring",
+        "webhook_id": webhook.pk,
     }
 
 
@@ -134,7 +162,9 @@ def test_url_role_matrix(client, personas, url_objects, who):
         status = response.status_code
         perm = getattr(pattern.callback, "tenant_permission", None)
         where = f"{who} {url} ({pattern.name}, needs {perm or 'login'}) -> {status}"
-        if who == "anonymous":
+        if who == "anonymous" and route.startswith(API_PREFIX):
+            assert status == 401, where
+        elif who == "anonymous":
             assert status == 302 and "/login/" in response["Location"], where
         elif perm is None:
             assert status == 200, where

@@ -21,6 +21,7 @@ from identityhub.tenants.models import Tenant
 
 from . import matching
 from .models import GraphConnection, HealthPull, ProvisioningError, SyncSnapshot
+from .signals import health_pulled
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ def pull(tenant: Tenant, *, job: HealthPull | None = None, user=None) -> SyncSna
     try:
         with client_for(tenant) as client:
             report = graph.pull_health(client)
-        return store_report(tenant, report, job=job)
+        snapshot = store_report(tenant, report, job=job)
     except Exception as exc:
         if not isinstance(exc, graph.GraphError):
             log.exception("health pull %s of %s failed", job.pk, tenant)
@@ -89,6 +90,8 @@ def pull(tenant: Tenant, *, job: HealthPull | None = None, user=None) -> SyncSna
             status=HealthPull.Status.FAILED, error=reason(exc), finished=timezone.now()
         )
         raise
+    health_pulled.send(sender=SyncSnapshot, tenant=tenant, snapshot=snapshot)
+    return snapshot
 
 
 def reason(exc: Exception) -> str:

@@ -586,3 +586,65 @@ def guarded_modify(conn: ldap3.Connection, dn: str, attribute: str, old: list[st
     reason = REFUSAL_REASONS.get(description, f"AD refused the change ({description})")
     detail = (result.get("message") or "").strip()
     raise WriteRefusedError(f"{reason}: {detail}" if detail else reason)
+
+
+# ---------------------------------------------------------------------------
+# Creating and deleting an object: the rollout's test group
+# ---------------------------------------------------------------------------
+
+# A global security group: what "create a new test group in AD DS" makes by default.
+GLOBAL_SECURITY_GROUP = -2147483646
+
+
+def child_dn(name: str, container: str) -> str:
+    """The DN of a CN=`name` child of `container`: the name escaped, the container checked as a DN."""
+    from ldap3.utils.dn import escape_rdn, parse_dn
+
+    try:
+        parse_dn(container)
+    except ldap_exc.LDAPInvalidDnError as exc:
+        raise WriteRefusedError(f"{container!r} is not a valid DN: {exc}") from exc
+    return f"CN={escape_rdn(name)},{container}"
+
+
+def create_group(conn: ldap3.Connection, container: str, name: str, sam_account_name: str, description: str = ""):
+    """Add a global security group CN=`name` under `container`; returns (dn, objectSid as S-1-5-...)."""
+    from ldap3.protocol.formatters.formatters import format_sid
+
+    dn = child_dn(name, container)
+    attributes = {"sAMAccountName": sam_account_name, "groupType": GLOBAL_SECURITY_GROUP}
+    if description:
+        attributes["description"] = description
+    try:
+        result = _result_of(lambda: conn.add(dn, ["top", "group"], attributes)) or conn.result
+    except (ldap_exc.LDAPSocketReceiveError, ldap_exc.LDAPSocketSendError, ldap_exc.LDAPSocketOpenError) as exc:
+        raise UnreachableError(f"Lost the connection to {conn.server.host}; the group may not exist.") from exc
+    description_ = result.get("description")
+    if description_ == "entryAlreadyExists":
+        raise WriteRefusedError(f"{dn} already exists.")
+    if description_ == "noSuchObject":
+        raise WriteRefusedError(f"The container {container} does not exist.")
+    if description_ != "success":
+        reason = REFUSAL_REASONS.get(description_, f"AD refused to create the group ({description_})")
+        detail = (result.get("message") or "").strip()
+        raise WriteRefusedError(f"{reason}: {detail}" if detail else reason)
+    created = read_values(conn, dn, ["objectSid"])
+    raw_sid = created.first("objectSid") if created else None
+    return dn, (format_sid(raw_sid) if raw_sid else "")
+
+
+def delete_object(conn: ldap3.Connection, dn: str) -> bool:
+    """Delete the leaf object `dn`; False when it was already gone (so a retry is harmless)."""
+    try:
+        result = _result_of(lambda: conn.delete(dn)) or conn.result
+    except ldap_exc.LDAPInvalidDnError as exc:
+        raise WriteRefusedError(f"{dn!r} is not a valid DN: {exc}") from exc
+    except (ldap_exc.LDAPSocketReceiveError, ldap_exc.LDAPSocketSendError, ldap_exc.LDAPSocketOpenError) as exc:
+        raise UnreachableError(f"Lost the connection to {conn.server.host}; {dn} may still exist.") from exc
+    description = result.get("description")
+    if description == "noSuchObject":
+        return False
+    if description != "success":
+        reason = REFUSAL_REASONS.get(description, f"AD refused to delete the object ({description})")
+        raise WriteRefusedError(f"{reason}: {(result.get('message') or '').strip()}".rstrip(": "))
+    return True

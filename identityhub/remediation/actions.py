@@ -169,6 +169,8 @@ def undo(change: Change, user) -> Change:
     """A new guarded change the other way; it conflicts if the value moved on since."""
     if change.result != Change.Result.APPLIED or change.action == Change.Action.ACCEPT:
         raise ActionRefused(["Only an applied edit or removal can be undone."])
+    if change.undone_by.filter(result__in=Change.OPEN_RESULTS).exists():
+        raise ActionRefused(["An undo of this change is already waiting."])
     waiting = change.tenant.require_approval
     back = Change.objects.create(
         tenant=change.tenant,
@@ -188,12 +190,15 @@ def undo(change: Change, user) -> Change:
 
 
 def approve(change: Change, approver) -> Change:
-    if change.result != Change.Result.AWAITING_APPROVAL:
-        raise ActionRefused(["This change is not waiting for approval."])
     if change.requested_by_id == approver.pk:
         raise ActionRefused(["Four eyes: someone else must approve your change."])
-    change.approved_by, change.approved_at, change.result = approver, timezone.now(), Change.Result.QUEUED
-    change.save(update_fields=["approved_by", "approved_at", "result"])
+    # Claim the change: of two admins approving at once, only one applies it.
+    claimed = Change.objects.filter(pk=change.pk, result=Change.Result.AWAITING_APPROVAL).update(
+        result=Change.Result.QUEUED, approved_by=approver, approved_at=timezone.now()
+    )
+    if not claimed:
+        raise ActionRefused(["This change is not waiting for approval."])
+    change.refresh_from_db()
     return apply_change(change)
 
 

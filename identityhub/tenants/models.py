@@ -19,6 +19,8 @@ PERMISSIONS = {
     "view": {Role.LEAD, Role.ADMIN, Role.AUDITOR},
     "edit": {Role.ADMIN},
     "export": {Role.LEAD, Role.ADMIN, Role.AUDITOR},
+    "progress": {Role.LEAD},  # sign off rollout criteria
+    "webhooks": {Role.LEAD, Role.ADMIN},  # manage the rollout's webhooks
 }
 
 

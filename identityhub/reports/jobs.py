@@ -1,0 +1,93 @@
+"""Start and run long exports. The task (tasks.py) loads the row and calls `execute`; the logic is here."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+from django.core.files import File
+from django.db import transaction
+from django.utils import timezone
+
+from . import datasets, evidence
+from .models import ExportJob
+from .workbook import build_workbook
+
+log = logging.getLogger(__name__)
+
+
+def queue_export(tenant, user, kind: str, params: dict | None = None) -> ExportJob:
+    from .tasks import run_export
+
+    with transaction.atomic():
+        job = ExportJob.objects.create(tenant=tenant, kind=kind, params=params or {}, created_by=user)
+        transaction.on_commit(lambda: run_export.delay(job.pk))
+    return job
+
+
+def claim(job_id: int) -> ExportJob | None:
+    """Mark a queued job running; None when it ended or another worker has it (a rerun does nothing)."""
+    claimed = ExportJob.objects.filter(pk=job_id, status=ExportJob.Status.QUEUED).update(
+        status=ExportJob.Status.RUNNING, started=timezone.now(), stage="starting"
+    )
+    return ExportJob.objects.select_related("tenant", "created_by").get(pk=job_id) if claimed else None
+
+
+def _progress(job_id: int):
+    def report(percent: int, stage: str) -> None:
+        ExportJob.objects.filter(pk=job_id).update(progress=min(max(percent, 0), 99), stage=stage[:100])
+
+    return report
+
+
+def execute(job_id: int) -> ExportJob | None:
+    job = claim(job_id)
+    if job is None:
+        return None
+    try:
+        with tempfile.TemporaryDirectory(prefix="identityhub-export-") as tmp:
+            if job.kind == ExportJob.Kind.WORKBOOK:
+                _workbook(job, Path(tmp))
+            else:
+                _evidence(job, Path(tmp))
+    except Exception as exc:
+        log.exception("export job %s failed", job_id)
+        ExportJob.objects.filter(pk=job_id).update(
+            status=ExportJob.Status.FAILED, error=f"{type(exc).__name__}: {exc}", finished=timezone.now()
+        )
+        return ExportJob.objects.get(pk=job_id)
+    job.status, job.progress, job.stage, job.finished = ExportJob.Status.COMPLETED, 100, "done", timezone.now()
+    job.save(update_fields=["status", "progress", "stage", "finished", "file", "pdf", "manifest_sha256"])
+    return job
+
+
+def _workbook(job: ExportJob, tmp: Path) -> None:
+    querystring = job.params.get("filter", "")
+    request = evidence.JobRequest(job.created_by, querystring)
+    queryset = datasets.findings_queryset(request, job.tenant)
+    path = tmp / "workbook.xlsx"
+    with path.open("wb") as handle:
+        build_workbook(handle, job.tenant, queryset, filter_text=querystring, progress=_progress(job.pk))
+    name = f"findings-{job.tenant.slug}-{timezone.now():%Y%m%d-%H%M%S}.xlsx"
+    with path.open("rb") as handle:
+        job.file.save(name, File(handle), save=False)
+
+
+def _evidence(job: ExportJob, tmp: Path) -> None:
+    progress = _progress(job.pk)
+    work = tmp / "pack"
+    work.mkdir()
+    pack = evidence.build(job.tenant, job.created_by, work, progress=progress)
+    zip_path = tmp / "pack.zip"
+    evidence.write_zip(pack, zip_path)
+    progress(90, "PDF")
+    pdf = evidence.render_pdf(pack)
+    zip_name = pack.context["zip_name"]
+    with zip_path.open("rb") as handle:
+        job.file.save(zip_name, File(handle), save=False)
+    pdf_path = tmp / "pack.pdf"
+    pdf_path.write_bytes(pdf)
+    with pdf_path.open("rb") as handle:
+        job.pdf.save(zip_name.replace(".zip", ".pdf"), File(handle), save=False)
+    job.manifest_sha256 = pack.manifest_sha256

@@ -1,0 +1,52 @@
+from django import forms
+from ldap3.core.exceptions import LDAPInvalidDnError
+from ldap3.utils.dn import parse_dn
+
+from .models import Checkpoint, Webhook
+
+
+class SignOffForm(forms.Form):
+    comment = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), max_length=2000, help_text="What you checked, and where."
+    )
+
+
+class RoundTripForm(forms.Form):
+    forest = forms.ModelChoiceField(queryset=None, empty_label=None)
+
+    def __init__(self, *args, tenant, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["forest"].queryset = tenant.forests.all()
+
+
+class CheckpointForm(forms.ModelForm):
+    class Meta:
+        model = Checkpoint
+        fields = Checkpoint.THRESHOLD_FIELDS
+
+    def clean_test_group_container(self):
+        value = self.cleaned_data["test_group_container"].strip()
+        if value:
+            try:
+                parse_dn(value)
+            except LDAPInvalidDnError as exc:
+                raise forms.ValidationError(f"Not a valid DN: {exc}") from exc
+        return value
+
+
+class WebhookForm(forms.ModelForm):
+    url = forms.URLField(
+        label="URL", max_length=1000, assume_scheme="https",
+        help_text="http(s) only; a Teams or Slack incoming webhook, or any JSON receiver.",
+    )  # fmt: skip
+    events = forms.MultipleChoiceField(
+        choices=Webhook.Event.choices,
+        widget=forms.CheckboxSelectMultiple,
+        initial=[c for c, _ in Webhook.Event.choices],
+    )
+    # Never shown back: a stored secret stays stored.
+    secret = forms.CharField(widget=forms.PasswordInput, required=False, max_length=200)
+
+    class Meta:
+        model = Webhook
+        fields = ["url", "events", "secret"]

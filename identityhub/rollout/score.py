@@ -1,0 +1,112 @@
+"""Readiness score of a tenant, a forest or an OU, the burn-down of open findings, and breakdowns.
+
+The score is sync-specific: open findings weigh by what they do to sync, normalised by the objects
+in scope so that it neither saturates on a large directory nor looks fine on a small one:
+
+    penalty = 10 * blocking + 3 * degrading + 1 * hygiene      (open findings; excepted and
+                                                               accepted ones do not count)
+    score   = round(100 * N / (N + penalty))                   N = objects in scope
+
+100 means no open finding. The score halves when the penalty equals the number of objects, e.g.
+one blocking finding per ten objects; one blocking finding per hundred objects gives 91. It never
+reaches 0 and never needs clamping. No objects in scope (nothing scanned) gives None: unknown.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from django.db.models import Count
+from django.utils import timezone
+
+from identityhub.scans.models import DirectoryObject, Finding, ScanRun
+
+WEIGHTS = {"blocking": 10, "degrading": 3, "hygiene": 1}
+SEVERITIES = ("blocking", "degrading", "hygiene")
+
+
+def readiness(objects: int, by_severity: dict[str, int]) -> int | None:
+    if objects <= 0:
+        return None
+    penalty = sum(WEIGHTS.get(severity, 0) * n for severity, n in by_severity.items())
+    return round(100 * objects / (objects + penalty))
+
+
+def _open(tenant):
+    return Finding.objects.filter(tenant=tenant, status=Finding.Status.OPEN).order_by()
+
+
+def _current_scans(tenant) -> list[ScanRun]:
+    return list(ScanRun.objects.filter(tenant=tenant, is_current=True).select_related("forest"))
+
+
+def tenant_score(tenant) -> int | None:
+    objects = sum(scan.objects_in_scope for scan in _current_scans(tenant))
+    counts = dict(_open(tenant).values_list("severity").annotate(n=Count("id")).values_list("severity", "n"))
+    return readiness(objects, counts)
+
+
+def by_forest(tenant) -> list[dict]:
+    counts: dict[int, dict[str, int]] = defaultdict(dict)
+    rows = _open(tenant).values_list("forest", "severity").annotate(n=Count("id"))
+    for forest_id, severity, n in rows.values_list("forest", "severity", "n"):
+        counts[forest_id][severity] = n
+    out = []
+    for scan in _current_scans(tenant):
+        c = counts.get(scan.forest_id, {})
+        out.append(_row(scan.forest.name, scan.objects_in_scope, c, forest=scan.forest))
+    return sorted(out, key=lambda r: (r["score"] is None, r["score"] or 0))
+
+
+def by_ou(tenant, limit: int = 15) -> list[dict]:
+    """The OUs with the lowest scores (objects counted from the current scans' snapshots)."""
+    scans = [scan.pk for scan in _current_scans(tenant)]
+    objects = dict(
+        DirectoryObject.objects.filter(scan__in=scans)
+        .order_by()
+        .values_list("ou")
+        .annotate(n=Count("id"))
+        .values_list("ou", "n")
+    )
+    counts: dict[str, dict[str, int]] = defaultdict(dict)
+    for ou, severity, n in (
+        _open(tenant).values_list("ou", "severity").annotate(n=Count("id")).values_list("ou", "severity", "n")
+    ):
+        counts[ou][severity] = n
+    rows = [_row(ou, objects.get(ou, 0), c) for ou, c in counts.items()]
+    rows.sort(key=lambda r: (r["score"] if r["score"] is not None else -1, -r["blocking"]))
+    return rows[:limit]
+
+
+def by_rule(tenant, limit: int = 15) -> list[dict]:
+    rows = _open(tenant).values("rule", "severity").annotate(n=Count("id"))
+    ordered = sorted(rows, key=lambda r: (-WEIGHTS.get(r["severity"], 0) * r["n"], r["rule"]))
+    return ordered[:limit]
+
+
+def _row(name, objects, counts, **extra) -> dict:
+    return {
+        "name": name,
+        "objects": objects,
+        **{s: counts.get(s, 0) for s in SEVERITIES},
+        "score": readiness(objects, counts),
+        **extra,
+    }
+
+
+def burn_down(tenant, points: int = 200) -> dict:
+    """Unresolved findings by severity after each completed scan (every forest at its latest scan then),
+    oldest first, from ScanRun.severity_counts: the chart's data (json_script)."""
+    scans = (
+        ScanRun.objects.filter(tenant=tenant, status=ScanRun.Status.COMPLETED, finished__isnull=False)
+        .order_by("finished")
+        .values_list("forest_id", "finished", "severity_counts")
+    )
+    latest: dict[int, dict] = {}
+    labels, series = [], {s: [] for s in SEVERITIES}
+    for forest_id, finished, severity_counts in scans:
+        latest[forest_id] = severity_counts or {}
+        labels.append(f"{timezone.localtime(finished):%d %b %H:%M}")
+        for severity in SEVERITIES:
+            series[severity].append(sum(c.get(severity, 0) for c in latest.values()))
+    return {"labels": labels[-points:], **{s: v[-points:] for s, v in series.items()}}

@@ -1,0 +1,210 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from identityhub.tenants.access import tenant_view
+from identityhub.tenants.models import Membership, Tenant
+
+from . import criteria, progress, roundtrip, score, webhooks
+from .forms import CheckpointForm, RoundTripForm, SignOffForm, WebhookForm
+from .models import Checkpoint, CriterionState, RolloutEvent, SignOff, TestGroupRoundTrip, Webhook
+
+TIMELINE = 60
+
+
+def _checkpoint(tenant) -> Checkpoint:
+    checkpoint = progress.checkpoint_of(tenant)
+    if checkpoint.computed_at is None:
+        progress.recompute(tenant)
+        checkpoint.refresh_from_db()
+    return checkpoint
+
+
+def row_colour(checkpoint: Checkpoint) -> str:
+    if checkpoint.is_done and checkpoint.health_colour != "red":
+        return "green"
+    if checkpoint.health_colour == "red" or checkpoint.open_blocking:
+        return "red"
+    return "amber"
+
+
+@require_GET
+@login_required
+def portfolio(request):
+    tenants = list(Tenant.objects.for_user(request.user))
+    roles = dict(Membership.objects.filter(user=request.user).values_list("tenant_id", "role"))
+    now = timezone.now()
+    rows = []
+    for tenant in tenants:
+        checkpoint = _checkpoint(tenant)
+        age = now - checkpoint.last_sync if checkpoint.last_sync else None
+        rows.append(
+            {
+                "tenant": tenant,
+                "role": roles.get(tenant.pk, "superuser"),
+                "checkpoint": checkpoint,
+                "colour": row_colour(checkpoint),
+                "sync_age": criteria.age_text(age) if age is not None else None,
+            }
+        )
+    return render(request, "rollout/portfolio.html", {"rows": rows})
+
+
+def _steps(tenant, checkpoint):
+    states = {s.code: s for s in CriterionState.objects.filter(tenant=tenant)}
+    sign_offs = {}
+    for sign_off in SignOff.objects.filter(tenant=tenant, revoked_at__isnull=True).select_related("user"):
+        sign_offs.setdefault(sign_off.code, sign_off)
+    steps = []
+    for number, title in criteria.STEPS.items():
+        rows = [
+            {"criterion": c, "state": states.get(c.code), "sign_off": sign_offs.get(c.code)}
+            for c in criteria.CRITERIA
+            if c.step == number
+        ]
+        done_at = getattr(checkpoint, f"step{number}_done_at")
+        steps.append({"number": number, "title": title, "rows": rows, "done_at": done_at})
+    return steps
+
+
+@require_GET
+@tenant_view("view")
+def rollout(request, tenant):
+    checkpoint = _checkpoint(tenant)
+    ev = criteria.Evidence(tenant, checkpoint)
+    perms = request.tenant_permissions
+    context = {
+        "tenant": tenant,
+        "checkpoint": checkpoint,
+        "colour": row_colour(checkpoint),
+        "steps": _steps(tenant, checkpoint),
+        "trade_offs": criteria.AUTH_TRADE_OFFS,
+        "excepted": ev.excepted_blocking,
+        "trips": TestGroupRoundTrip.objects.filter(tenant=tenant).select_related("forest", "requested_by")[:5],
+        "trip_form": RoundTripForm(tenant=tenant) if "edit" in perms else None,
+        "sign_off_form": SignOffForm() if "progress" in perms else None,
+        "forests": score.by_forest(tenant),
+        "ous": score.by_ou(tenant),
+        "rules": score.by_rule(tenant),
+        "burn_down": score.burn_down(tenant),
+        "events": RolloutEvent.objects.filter(tenant=tenant).select_related("user")[:TIMELINE],
+        "webhooks": Webhook.objects.filter(tenant=tenant).prefetch_related("deliveries") if "webhooks" in perms else [],
+        "webhook_form": WebhookForm() if "webhooks" in perms else None,
+    }
+    return render(request, "rollout/rollout.html", context)
+
+
+def _sign_off_criterion(code: str):
+    criterion = criteria.BY_CODE.get(code)
+    if criterion is None or not criterion.needs_sign_off:
+        raise Http404("No such sign-off.")
+    return criterion
+
+
+@require_POST
+@tenant_view("progress")
+def sign_off(request, tenant, code):
+    criterion = _sign_off_criterion(code)
+    form = SignOffForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "A sign-off needs a comment: say what you checked.")
+        return redirect("rollout", tenant.slug)
+    with transaction.atomic():
+        SignOff.objects.create(tenant=tenant, code=code, user=request.user, comment=form.cleaned_data["comment"])
+        progress.event(
+            tenant, RolloutEvent.Kind.SIGN_OFF,
+            f"{criterion.title}: signed off by {request.user.get_username()}: {form.cleaned_data['comment']}",
+            user=request.user,
+        )  # fmt: skip
+        progress.recompute(tenant)
+    messages.success(request, f"Signed off: {criterion.title}.")
+    return redirect("rollout", tenant.slug)
+
+
+@require_POST
+@tenant_view("progress")
+def revoke(request, tenant, code):
+    criterion = _sign_off_criterion(code)
+    with transaction.atomic():
+        revoked = SignOff.objects.filter(tenant=tenant, code=code, revoked_at__isnull=True).update(
+            revoked_at=timezone.now(), revoked_by=request.user
+        )
+        if revoked:
+            progress.event(
+                tenant, RolloutEvent.Kind.SIGN_OFF,
+                f"{criterion.title}: sign-off revoked by {request.user.get_username()}.", user=request.user,
+            )  # fmt: skip
+            progress.recompute(tenant)
+    if revoked:
+        messages.success(request, f"Sign-off revoked: {criterion.title}.")
+    else:
+        messages.error(request, "Nothing to revoke.")
+    return redirect("rollout", tenant.slug)
+
+
+@require_POST
+@tenant_view("edit")
+def round_trip_start(request, tenant):
+    form = RoundTripForm(request.POST, tenant=tenant)
+    if not form.is_valid():
+        messages.error(request, "Choose the forest to create the test group in.")
+        return redirect("rollout", tenant.slug)
+    try:
+        trip = roundtrip.start(form.cleaned_data["forest"], request.user)
+    except roundtrip.Busy as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Test group {trip.name} will be created in {trip.container}.")
+    return redirect("rollout", tenant.slug)
+
+
+@require_http_methods(["GET", "POST"])
+@tenant_view("edit")
+def rollout_settings(request, tenant):
+    checkpoint = progress.checkpoint_of(tenant)
+    form = CheckpointForm(request.POST or None, instance=checkpoint)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        progress.recompute(tenant)
+        messages.success(request, "Rollout thresholds saved.")
+        return redirect("rollout", tenant.slug)
+    return render(request, "rollout/settings_form.html", {"tenant": tenant, "form": form})
+
+
+@require_POST
+@tenant_view("webhooks")
+def webhook_add(request, tenant):
+    form = WebhookForm(request.POST)
+    if form.is_valid():
+        hook = form.save(commit=False)
+        hook.tenant, hook.created_by = tenant, request.user
+        hook.save()
+        messages.success(request, f"Webhook added: {hook.url}")
+    else:
+        errors = "; ".join(f"{name}: {' '.join(errs)}" for name, errs in form.errors.items())
+        messages.error(request, f"Webhook not added: {errors}")
+    return redirect("rollout", tenant.slug)
+
+
+@require_POST
+@tenant_view("webhooks")
+def webhook_delete(request, tenant, webhook_id):
+    hook = get_object_or_404(Webhook, tenant=tenant, pk=webhook_id)
+    hook.delete()
+    messages.success(request, f"Webhook removed: {hook.url}")
+    return redirect("rollout", tenant.slug)
+
+
+@require_POST
+@tenant_view("webhooks")
+def webhook_test(request, tenant, webhook_id):
+    hook = get_object_or_404(Webhook, tenant=tenant, pk=webhook_id)
+    payload = webhooks.payload_for(tenant, "test", f"test message sent by {request.user.get_username()}.")
+    delivery = hook.deliveries.create(event="test", payload=payload, next_attempt_at=timezone.now())
+    webhooks.queue(delivery)
+    messages.success(request, "Test message queued; its delivery shows below.")
+    return redirect("rollout", tenant.slug)
