@@ -7,7 +7,12 @@ from .models import Finding
 class FindingTable(tables.Table):
     select = tables.CheckBoxColumn(accessor="pk", attrs={"th__input": {"aria-label": "select all"}})
     severity = tables.Column(attrs={"td": {"class": "nowrap"}})
-    dn = tables.Column(verbose_name="Object", linkify=lambda record: record.get_absolute_url())
+    rule = tables.Column(attrs={"td": {"class": "nowrap"}})
+    value = tables.Column(attrs={"td": {"class": "wide"}})
+    suggestion = tables.Column(attrs={"td": {"class": "wide"}})
+    dn = tables.Column(
+        verbose_name="Object", linkify=lambda record: record.get_absolute_url(), attrs={"td": {"class": "dn"}}
+    )
     forest = tables.Column(accessor="forest__name", verbose_name="Forest")
     actions = tables.TemplateColumn(
         template_code=(
@@ -44,7 +49,7 @@ class FindingTable(tables.Table):
             "status",
         ]
         attrs = {"class": "table findings"}
-        order_by = ("-severity", "rule")
+        order_by = ("severity", "rule")  # blocking, degrading, hygiene
         empty_text = "No findings match."
 
     def render_severity(self, record):

@@ -31,7 +31,10 @@ def finding_list(request, tenant):
     filterset = FindingFilter(request.GET, queryset=queryset, tenant=tenant)
     findings = filterset.qs
     can_edit = "edit" in request.tenant_permissions
-    table = FindingTable(findings, exclude=() if can_edit else ("select", "actions"))
+    hidden = () if can_edit else ("select", "actions")
+    if tenant.forests.count() < 2:
+        hidden += ("forest",)  # one forest: the column would repeat its name on every row
+    table = FindingTable(findings, exclude=hidden)
     RequestConfig(request, paginate={"per_page": 50}).configure(table)
     rule_counts = findings.order_by().values("rule", "severity").annotate(n=Count("id")).order_by("-n")
     context = {
