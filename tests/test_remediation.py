@@ -73,6 +73,9 @@ def test_a_value_changed_behind_the_apps_back_is_a_conflict(sandbox_forest, sand
     assert change.result == "conflict"
     assert change.current_values == ["fay.hr@corp.example.com"]
     assert sandbox.value(dn, "userPrincipalName") == ["fay.hr@corp.example.com"]
+    # The object was re-read: the stale finding is gone, the picture shows what AD holds now.
+    finding.refresh_from_db()
+    assert finding.status == "resolved"
 
 
 def test_ads_own_refusal_is_recorded_and_nothing_is_written(sandbox_forest, sandbox, personas, corp_forest):

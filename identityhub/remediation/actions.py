@@ -134,25 +134,30 @@ def reopen_expired_waivers(today=None) -> int:
 
 
 def apply_change(change: Change, *, duplicates: bool = True) -> Change:
-    """Write one change to AD, guarded; record what happened; re-check the object on success."""
+    """Write one change to AD, guarded; record what happened; re-check the object from AD."""
     settings = directory.for_writing(directory_settings(change.forest))
-    entry = None
     try:
         conn = directory.connect(settings)
-        try:
-            directory.guarded_modify(conn, change.dn, change.attribute, change.old_values, change.new_values)
-            entry = directory.read_values(conn, change.dn, RULE_ATTRIBUTES)
-        finally:
-            conn.unbind()
-    except directory.ConflictError as exc:
-        return _record(change, Change.Result.CONFLICT, str(exc), current_values=exc.current)
     except directory.DirectoryError as exc:
         return _record(change, Change.Result.REFUSED, str(exc))
-    _record(change, Change.Result.APPLIED, "", applied_at=timezone.now())
-    if change.reverts_id:
-        reverted = Change.objects.get(pk=change.reverts_id)
-        reverted.result = Change.Result.REVERTED
-        reverted.save(update_fields=["result"])
+    try:
+        try:
+            directory.guarded_modify(conn, change.dn, change.attribute, change.old_values, change.new_values)
+        except directory.ConflictError as exc:
+            _record(change, Change.Result.CONFLICT, str(exc), current_values=exc.current)
+        except directory.DirectoryError as exc:
+            return _record(change, Change.Result.REFUSED, str(exc))
+        else:
+            _record(change, Change.Result.APPLIED, "", applied_at=timezone.now())
+            if change.reverts_id:
+                reverted = Change.objects.get(pk=change.reverts_id)
+                reverted.result = Change.Result.REVERTED
+                reverted.save(update_fields=["result"])
+        # After a write, and after a conflict too: the findings then show what AD holds now,
+        # so a retry starts from the current value.
+        entry = directory.read_values(conn, change.dn, RULE_ATTRIBUTES)
+    finally:
+        conn.unbind()
     refresh_object(change.forest, entry, change.guid, duplicates=duplicates)
     return change
 
