@@ -15,10 +15,9 @@ from collections import defaultdict
 
 from django.db.models import F, Q
 
-from identityhub.lib import rules
 from identityhub.lib.rules.duplicates import ADDRESS
 from identityhub.scans.models import DirectoryObject, Finding, IdentityKey, ScanRun, StagedFinding
-from identityhub.scans.pipeline import finding_key, merge_findings
+from identityhub.scans.pipeline import finding_on_key, merge_findings
 
 from .models import ProvisioningError
 
@@ -162,7 +161,6 @@ def merge_cloud_collisions(tenant, cloud_only_identities, now) -> int:
     """Every on-prem address a cloud-only object already uses becomes a cloud.collision finding,
     merged per forest exactly as a scan merges (pipeline.merge_findings): new ones open, seen ones
     move on, gone ones resolve. Returns the number of clashing values."""
-    rule = rules.RULES[COLLISION_RULE]
     current = {s.forest_id: s for s in ScanRun.objects.filter(tenant=tenant, is_current=True)}
     scans = [s.pk for s in current.values()]
     holders_keys: list[IdentityKey] = []
@@ -178,21 +176,8 @@ def merge_cloud_collisions(tenant, cloud_only_identities, now) -> int:
         obj = objects.get((k.scan_id, k.guid))
         if obj is None:
             continue
-        key = finding_key(k.guid, COLLISION_RULE, k.attribute, k.raw)
-        staged[key] = StagedFinding(
-            scan_id=k.scan_id,
-            forest_id=k.forest_id,
-            key=key,
-            guid=k.guid,
-            dn=obj.dn,
-            object_class=obj.object_class,
-            ou=obj.ou,
-            rule=COLLISION_RULE,
-            severity=rule.severity,
-            error=rule.error,
-            attribute=k.attribute,
-            value=k.raw,
-        )
+        finding = finding_on_key(k.scan_id, k, obj, COLLISION_RULE)
+        staged[finding.key] = finding
     StagedFinding.objects.bulk_create(staged.values(), batch_size=1000)
     for forest_id, scan in current.items():
         mine = StagedFinding.objects.filter(scan=scan, rule=COLLISION_RULE)

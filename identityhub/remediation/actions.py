@@ -66,7 +66,16 @@ def request_change(
         raise ActionRefused(reasons)
     old, new = proposed_values(finding, action, new_value)
     waiting = finding.tenant.require_approval
-    change = Change.objects.create(
+    result = Change.Result.AWAITING_APPROVAL if waiting else Change.Result.QUEUED
+    change = record_change(finding, action, user, old, new, result, apply_run=apply_run)
+    if apply_now and not waiting:
+        apply_change(change)
+    return change
+
+
+def record_change(finding: Finding, action: str, user, old: list, new: list, result: str, **fields) -> Change:
+    """The Change row for an action on a finding (the audit trail's one constructor)."""
+    return Change.objects.create(
         tenant=finding.tenant,
         forest=finding.forest,
         finding=finding,
@@ -77,29 +86,22 @@ def request_change(
         new_values=new,
         action=action,
         requested_by=user,
-        result=Change.Result.AWAITING_APPROVAL if waiting else Change.Result.QUEUED,
-        apply_run=apply_run,
+        result=result,
+        **fields,
     )
-    if apply_now and not waiting:
-        apply_change(change)
-    return change
 
 
 def accept(finding: Finding, user, apply_run=None) -> Change:
     with transaction.atomic():
         Finding.objects.filter(pk=finding.pk).update(status=Finding.Status.ACCEPTED)
-        return Change.objects.create(
-            tenant=finding.tenant,
-            forest=finding.forest,
-            finding=finding,
-            guid=finding.guid,
-            dn=finding.dn,
-            attribute=finding.attribute,
-            old_values=[finding.value],
-            new_values=[finding.value],
-            action=Change.Action.ACCEPT,
-            requested_by=user,
-            result=Change.Result.APPLIED,
+        value = [finding.value]
+        return record_change(
+            finding,
+            Change.Action.ACCEPT,
+            user,
+            value,
+            value,
+            Change.Result.APPLIED,
             applied_at=timezone.now(),
             apply_run=apply_run,
         )

@@ -98,18 +98,14 @@ def _apply_one(run: ApplyRun, finding: Finding, action: str) -> None:
             kind = Change.Action.REMOVE if action == "remove" else Change.Action.EDIT
             change = actions.request_change(finding, kind, user, finding.suggestion, apply_now=False, apply_run=run)
     except actions.ActionRefused as exc:
-        change = Change.objects.create(
-            tenant=finding.tenant,
-            forest=finding.forest,
-            finding=finding,
-            guid=finding.guid,
-            dn=finding.dn,
-            attribute=finding.attribute,
-            old_values=[finding.value],
-            new_values=[finding.suggestion] if finding.suggestion else [],
-            action=Change.Action.EDIT,
-            requested_by=user,
-            result=Change.Result.REFUSED,
+        new = [finding.suggestion] if finding.suggestion else []
+        change = actions.record_change(
+            finding,
+            Change.Action.EDIT,
+            user,
+            [finding.value],
+            new,
+            Change.Result.REFUSED,
             error="; ".join(exc.reasons),
             apply_run=run,
         )

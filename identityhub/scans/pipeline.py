@@ -463,28 +463,29 @@ def _stage_duplicates(scan: ScanRun, keys: list[IdentityKey]) -> None:
             scan__in={k.scan_id for k in keys}, guid__in={k.guid for k in keys}
         ).only("scan_id", "guid", "dn", "object_class", "ou")
     }
-    staged = []
-    for k in keys:
-        obj = objects[(k.scan_id, k.guid)]
-        code = duplicate_rule(k.attribute, k.kind)
-        rule = rules.RULES[code]
-        staged.append(
-            StagedFinding(
-                scan=scan,
-                forest_id=k.forest_id,
-                key=finding_key(k.guid, code, k.attribute, k.raw),
-                guid=k.guid,
-                dn=obj.dn,
-                object_class=obj.object_class,
-                ou=obj.ou,
-                rule=code,
-                severity=rule.severity,
-                error=rule.error,
-                attribute=k.attribute,
-                value=k.raw,
-            )
-        )
+    staged = [
+        finding_on_key(scan.pk, k, objects[(k.scan_id, k.guid)], duplicate_rule(k.attribute, k.kind)) for k in keys
+    ]
     StagedFinding.objects.bulk_create(staged, batch_size=BATCH)
+
+
+def finding_on_key(scan_id: int, key: IdentityKey, obj: DirectoryObject, code: str) -> StagedFinding:
+    """A staged finding of rule `code` about the value an identity key holds (duplicates, collisions)."""
+    rule = rules.RULES[code]
+    return StagedFinding(
+        scan_id=scan_id,
+        forest_id=key.forest_id,
+        key=finding_key(key.guid, code, key.attribute, key.raw),
+        guid=key.guid,
+        dn=obj.dn,
+        object_class=obj.object_class,
+        ou=obj.ou,
+        rule=code,
+        severity=rule.severity,
+        error=rule.error,
+        attribute=key.attribute,
+        value=key.raw,
+    )
 
 
 def prune_snapshots(forest) -> None:
