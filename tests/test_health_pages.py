@@ -274,3 +274,11 @@ def test_bootstrap_demo_seeds_health_matched_to_the_demo_forest(monkeypatch, set
     assert {f.value.lower() for f in collisions} >= {"jennifer.walker@contoso.com", "smtp:it-approvers@contoso.com"}
     call_command("bootstrap_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
     assert snapshots.count() == 12
+
+
+def test_a_pasted_private_key_is_not_sent_back_with_a_form_error(client, personas, standin):
+    client.force_login(personas["admin"])
+    key = "-----BEGIN PRIVATE KEY-----\nnot-really-a-key\n-----END PRIVATE KEY-----"
+    response = client.post("/t/acme/health/connection/", _form(standin, certificate_key=key))
+    assert response.status_code == 200  # the form has an error
+    assert "not-really-a-key" not in response.content.decode()

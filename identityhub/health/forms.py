@@ -7,6 +7,14 @@ from django import forms
 from .models import GraphConnection
 
 
+class SecretTextarea(forms.Textarea):
+    """Like PasswordInput(render_value=False): a pasted private key is never sent back, not even
+    when the form comes back with an error."""
+
+    def format_value(self, value):
+        return None
+
+
 class GraphConnectionForm(forms.ModelForm):
     """The app registration IdentityHub reads Graph with. Stored credentials are never sent back:
     the secret and the private key fields always render empty, and empty keeps what is stored."""
@@ -21,7 +29,7 @@ class GraphConnectionForm(forms.ModelForm):
     certificate_key = forms.CharField(
         label="or certificate private key (PEM)",
         required=False,
-        widget=forms.Textarea(attrs={"rows": 3, "class": "mono", "autocomplete": "off"}),
+        widget=SecretTextarea(attrs={"rows": 3, "class": "mono", "autocomplete": "off"}),
         help_text="The RSA private key, optionally followed by the certificate (then the thumbprint is computed).",
     )
 
