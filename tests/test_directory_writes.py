@@ -93,6 +93,20 @@ def test_a_duplicate_upn_is_refused_by_ad(victim, corp_forest):
     assert current(conn, dn, "userPrincipalName") == [f"{sam}@corp.example.com"]
 
 
+def test_an_object_of_another_domain_is_written_on_a_dc_of_its_domain():
+    settings = directory.DirectorySettings(
+        servers=["dc1.corp.example.com"],
+        bind_user="u",
+        bind_password="p",
+        base_dns=["DC=corp,DC=example,DC=com"],
+        port=3268,
+    )
+    same = directory.for_writing(settings, "CN=Ann,OU=Staff,DC=corp,DC=example,DC=com")
+    assert (same.servers, same.port) == (["dc1.corp.example.com"], 389)
+    child = directory.for_writing(settings, "CN=Bo\\, Li,OU=Staff,DC=emea,DC=corp,DC=example,DC=com")
+    assert child.servers == ["emea.corp.example.com", "dc1.corp.example.com"] and child.port == 389
+
+
 def test_writes_never_go_to_the_global_catalog():
     settings = directory.DirectorySettings(servers=["dc"], bind_user="u", bind_password="p", port=3268)
     assert directory.for_writing(settings).port == 389

@@ -529,11 +529,27 @@ class WriteRefusedError(DirectoryError):
     pass
 
 
-def for_writing(settings: DirectorySettings) -> DirectorySettings:
-    """The same DCs on their domain port: never write through the global catalog."""
+def domain_of(dn: str) -> str:
+    """The DNS name of the domain holding `dn` (its DC= components), e.g. emea.corp.example.com."""
+    from ldap3.utils.dn import parse_dn
+
+    return ".".join(value for attr, value, _ in parse_dn(dn) if attr.lower() == "dc").lower()
+
+
+def for_writing(settings: DirectorySettings, dn: str = "") -> DirectorySettings:
+    """DCs of the object's domain on their domain port: never a write through the global catalog.
+
+    The configured DCs serve the domains of the configured base DNs. An object of another domain
+    of the forest (read through the global catalog) is written on a DC of its own domain, found
+    the way Windows finds one: the domain's DNS name resolves to its DCs.
+    """
     from dataclasses import replace
 
-    return replace(settings, port=WRITE_PORTS.get(settings.port, settings.port))
+    port = WRITE_PORTS.get(settings.port, settings.port)
+    domain = domain_of(dn) if dn else ""
+    served = {domain_of(base) for base in settings.base_dns}
+    servers = settings.servers if not domain or domain in served else [domain, *settings.servers]
+    return replace(settings, port=port, servers=list(servers))
 
 
 def _result_of(operation) -> dict:

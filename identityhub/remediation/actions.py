@@ -137,7 +137,7 @@ def reopen_expired_waivers(today=None) -> int:
 
 def apply_change(change: Change, *, duplicates: bool = True) -> Change:
     """Write one change to AD, guarded; record what happened; re-check the object from AD."""
-    settings = directory.for_writing(directory_settings(change.forest))
+    settings = directory.for_writing(directory_settings(change.forest), change.dn)
     try:
         conn = directory.connect(settings)
     except directory.DirectoryError as exc:
