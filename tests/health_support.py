@@ -59,7 +59,7 @@ def ad_group(name, *, mail, guid=None):
 
 def scan(forest, entries) -> ScanRun:
     run = ScanRun.objects.create(tenant=forest.tenant, forest=forest)
-    return pipeline.execute(run.pk, lambda s: iter(entries))
+    return pipeline.execute(run.pk, lambda s, prepare: map(prepare, entries))
 
 
 def synced_as(cloud_object: dict, guid: uuid.UUID) -> dict:

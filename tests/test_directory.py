@@ -97,3 +97,27 @@ def test_a_whole_domain_read_skips_the_configuration_referral(corp_forest):
     finally:
         conn.unbind()
     assert dns and all(dn.upper().endswith(corp_forest.base_dn.upper()) for dn in dns)
+
+
+def test_the_reader_process_decodes_entries_exactly_as_ldap3_does(corp_forest, monkeypatch):
+    # The forked reader decodes search entries itself (directory._lean_entries); reading in this
+    # process goes through ldap3's own decoding. Every entry, name and value must be the same:
+    # the lab holds non-ASCII names, binary GUIDs and SIDs, and multi-valued proxies.
+    from identityhub.scans.sources import RULE_ATTRIBUTES
+
+    def read_all():
+        conn = directory.connect(settings_for(corp_forest))
+        try:
+            return {e.dn: e.attributes for e in directory.iter_entries(conn, [corp_forest.lab_ou], RULE_ATTRIBUTES)}
+        finally:
+            conn.unbind()
+
+    assert directory.READ_AHEAD
+    lean = read_all()
+    monkeypatch.setattr(directory, "READ_AHEAD", False)
+    assert read_all() == lean
+    assert any(not dn.isascii() for dn in lean) or any(
+        not v.isascii() for attrs in lean.values() for vs in attrs.values() for v in vs if isinstance(v, str)
+    )
+    assert all(isinstance(attrs["objectsid"][0], bytes) for attrs in lean.values() if "objectsid" in attrs)
+    assert any(len(attrs.get("proxyaddresses", [])) > 1 for attrs in lean.values())

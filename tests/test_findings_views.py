@@ -29,7 +29,7 @@ def entry(name, upn, **extra):
 def scanned(forest):
     run = ScanRun.objects.create(tenant=forest.tenant, forest=forest)
     entries = [entry("Bob", "bob smith@acme.com"), entry("Ann", "ann@corp.local"), entry("Cy", "cy@acme.com")]
-    return pipeline.execute(run.pk, lambda s: iter(entries))
+    return pipeline.execute(run.pk, lambda s, prepare: map(prepare, entries))
 
 
 def test_the_list_shows_unresolved_findings_with_counts(client, personas, scanned):

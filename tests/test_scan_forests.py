@@ -118,8 +118,8 @@ def test_a_dc_stopped_mid_scan_keeps_the_previous_picture(lab_tenant, corp_fores
     objects_before = DirectoryObject.objects.filter(scan=good).count()
     open_before = set(Finding.objects.filter(forest=forest, status="open").values_list("pk", flat=True))
 
-    def stop_after_first_page(run):
-        entries = entries_for(run)
+    def stop_after_first_page(run, prepare):
+        entries = entries_for(run, prepare)
         for n, entry in enumerate(entries):
             if n == 100:
                 # Stop the DC between two pages: the next page request finds it gone.

@@ -32,7 +32,7 @@ def user(name, *, upn=None, mail=None, proxies=(), guid=None, **extra):
 
 def scan_with(forest, entries):
     scan = ScanRun.objects.create(tenant=forest.tenant, forest=forest)
-    return pipeline.execute(scan.pk, lambda s: iter(entries))
+    return pipeline.execute(scan.pk, lambda s, prepare: map(prepare, entries))
 
 
 @pytest.fixture
@@ -72,8 +72,8 @@ def test_history_resolves_fixed_findings_and_never_duplicates(forest):
 def test_a_failed_scan_leaves_the_previous_picture(forest):
     good_scan = scan_with(forest, [user("Bob", upn="bob smith@acme.com")])
 
-    def broken(scan):
-        yield user("Carol", upn="carol smith@acme.com")
+    def broken(scan, prepare):
+        yield prepare(user("Carol", upn="carol smith@acme.com"))
         raise ConnectionError("DC went away")
 
     failed = scan_with_factory(forest, broken)
@@ -124,3 +124,62 @@ def test_a_suggestion_that_would_duplicate_is_withheld(forest):
     finding = Finding.objects.filter(dn__startswith="CN=Rob", attribute="userPrincipalName").first()
     assert finding is not None
     assert finding.suggestion != "bob.smith@acme.com"
+
+
+# --- a worker's scan: outside a transaction, staging is written by a thread of its own ----------
+
+
+def many_users(count, prefix="User"):
+    return [user(f"{prefix}{n}", upn=f"{prefix.lower()}{n} x@acme.com") for n in range(count)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_background_writes_store_every_batch_across_batches(forest, monkeypatch):
+    monkeypatch.setattr(pipeline, "BATCH", 7)  # 50 objects: 8 batches through the writing thread
+    threads = []
+    original = pipeline._BackgroundWrites.__init__
+
+    def spy(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        threads.append(self._thread)
+
+    monkeypatch.setattr(pipeline._BackgroundWrites, "__init__", spy)
+    entries = many_users(50)
+    scan = scan_with(forest, entries + entries[:10])  # the repeats come batches later
+    assert len(threads) == 1 and not threads[0].is_alive()
+    assert scan.status == "completed" and scan.objects_in_scope == 50
+    assert DirectoryObject.objects.filter(scan=scan).count() == 50
+    assert Finding.objects.filter(rule="upn.character", status="open").count() == 50
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_background_write_fails_the_scan_and_keeps_the_picture(forest, monkeypatch):
+    good = scan_with(forest, [user("Bob", upn="bob smith@acme.com")])
+    monkeypatch.setattr(pipeline, "BATCH", 5)
+    writes = []
+    original = pipeline.StagingWriter._write
+
+    def failing_third_batch(self, batch):
+        writes.append(len(batch))
+        if len(writes) == 3:
+            raise RuntimeError("disk full")
+        original(self, batch)
+
+    monkeypatch.setattr(pipeline.StagingWriter, "_write", failing_third_batch)
+    failed = scan_with(forest, many_users(40))
+    assert failed.status == "failed" and "disk full" in failed.error
+    assert len(writes) < 8  # the scan stopped soon after the failure, not after reading everything
+    assert not DirectoryObject.objects.filter(scan=failed).exists()  # batches 1-2 discarded too
+    good.refresh_from_db()
+    assert good.is_current
+    assert set(Finding.objects.filter(status="open").values_list("dn", flat=True)) == {
+        "CN=Bob,OU=Staff,DC=corp,DC=acme,DC=example"
+    }
+
+
+def test_inside_a_transaction_staging_is_written_in_it(forest):
+    # pytest's django_db wraps this test in a transaction: the writes must join it, no thread.
+    scan = ScanRun.objects.create(tenant=forest.tenant, forest=forest)
+    with pytest.raises(RuntimeError, match="cannot join"):
+        pipeline.StagingWriter(scan, pipeline.context_for(forest.tenant), background=True)
+    assert scan_with(forest, many_users(3)).status == "completed"

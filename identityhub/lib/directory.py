@@ -13,13 +13,14 @@ import signal
 import socket
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import ldap3
 from ldap3.core import exceptions as ldap_exc
 from ldap3.utils.ciDict import CaseInsensitiveDict
-from ldap3.utils.config import set_config_parameter
+from ldap3.utils.conv import to_unicode
 
 from .entry import Entry
 
@@ -312,10 +313,14 @@ def iter_entries(
     exclude: list[str] = (),
     source: str = "",
     page_size: int | None = None,
-) -> Iterator[Entry]:
+    prepare: Callable[[Entry], Any] | None = None,
+) -> Iterator:
     """Every entry under `bases`, one page in memory at a time; referrals are skipped.
 
     Entries under an `exclude` container are dropped here, since LDAP cannot filter by DN.
+    With `prepare`, what it returns for each entry is yielded instead of the entry. It runs where
+    the entries are read: in the reader process when reading ahead, so the caller's per-entry
+    work shares the second core with the decoding. Its results must pickle.
     """
     excluded = [dn.lower().replace(", ", ",") for dn in exclude]
     wanted = sorted({*attributes, *ALWAYS_READ}, key=str.lower)
@@ -325,7 +330,8 @@ def iter_entries(
             for item in _paged(conn, base, search_filter, wanted, page_size or PAGE_SIZE):
                 if excluded and _is_under(item["dn"], excluded):
                     continue
-                yield _entry_from(item, source)
+                entry = _entry_from(item, source)
+                yield prepare(entry) if prepare else entry
 
     if READ_AHEAD:
         yield from _read_ahead(conn, read)
@@ -344,7 +350,7 @@ READ_AHEAD_BATCH = 250  # entries per pickled message
 READ_AHEAD_QUEUE = 8  # messages the reader may hold ready: two pages of 1000
 
 
-def _read_ahead(conn: ldap3.Connection, read) -> Iterator[Entry]:
+def _read_ahead(conn: ldap3.Connection, read) -> Iterator:
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -379,9 +385,6 @@ def _reader(conn: ldap3.Connection, read, write_fd: int) -> None:
     try:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the caller's to handle
-        # ldap3 builds case-insensitive dicts for every entry by default, a third of its decoding
-        # cost; _entry_from lower-cases the names itself. A process-wide setting, so only here.
-        set_config_parameter("CASE_INSENSITIVE_ATTRIBUTE_NAMES", False)
         # A pipe holds 64 kB, a few dozen entries: writing from a thread through a queue of
         # batches lets this process read a page or two ahead while the caller is busy, instead of
         # taking turns with it.
@@ -393,10 +396,10 @@ def _reader(conn: ldap3.Connection, read, write_fd: int) -> None:
             outbox.put(pickle.dumps(message, pickle.HIGHEST_PROTOCOL))
 
         try:
-            twin = _twin(conn)
+            twin = _lean_entries(_twin(conn))
             batch = []
-            for entry in read(twin):
-                batch.append(entry)
+            for item in read(twin):
+                batch.append(item)
                 if len(batch) >= READ_AHEAD_BATCH:
                     send(("entries", batch))
                     batch = []
@@ -445,6 +448,44 @@ def _twin(conn: ldap3.Connection) -> ldap3.Connection:
     if not bound:
         raise BindError(_describe_bind_failure(twin.result))
     return twin
+
+
+def _lean_entries(conn: ldap3.Connection) -> ldap3.Connection:
+    """Make conn decode search entries into what _entry_from reads, and nothing more.
+
+    For every entry ldap3 builds two case-insensitive dicts: the raw values, and the same values
+    formatted by the schema (a lookup, a conversion and several config reads per value), then
+    pads both with the attributes the entry lacks. _entry_from reads only the raw values: the
+    rest was two thirds of the reader's CPU (bench/scan_bench.py, issue 3). The BER is still
+    decoded by ldap3; only its dict-building for searchResEntry messages is replaced, on this
+    connection alone. "attributes" stays a dict of its own so ldap3's range retrieval works.
+    """
+    decode = conn.strategy.decode_response_fast
+
+    def decode_lean(message: dict) -> dict:
+        if message["protocolOp"] != SEARCH_RESULT_ENTRY:
+            return decode(message)
+        dn, attribute_list = message["payload"][0][3], message["payload"][1][3]
+        raw = {}
+        for attribute in attribute_list:
+            name, values = attribute[3][0][3], attribute[3][1][3]
+            raw[_text(name)] = [bytes(value[3]) for value in values] if values else None
+        return {"type": "searchResEntry", "raw_dn": dn, "dn": _text(dn), "raw_attributes": raw, "attributes": dict(raw)}
+
+    conn.strategy.decode_response_fast = decode_lean
+    conn.empty_attributes = False  # no empty lists for absent attributes: _entry_from skips them anyway
+    return conn
+
+
+SEARCH_RESULT_ENTRY = 4  # protocolOp of searchResEntry (RFC 4511)
+
+
+def _text(value: bytes) -> str:
+    """UTF-8 as LDAP requires; ldap3's own fallbacks (AD may hold DNs in other encodings) otherwise."""
+    try:
+        return bytes(value).decode("utf-8")
+    except UnicodeDecodeError:
+        return to_unicode(value, from_server=True)
 
 
 def _picklable(exc: Exception) -> Exception:

@@ -91,8 +91,11 @@ class ScanRun(models.Model):
 class DirectoryObject(models.Model):
     """One object as one scan read it (the snapshot). Excluded objects are not stored."""
 
-    scan = models.ForeignKey(ScanRun, on_delete=models.CASCADE, related_name="directory_objects")
-    forest = models.ForeignKey(Forest, on_delete=models.CASCADE, related_name="+")
+    # No index of their own on the foreign keys of the three per-scan tables: each table's
+    # composite indexes start with them, and every index is upkeep for each of the millions of
+    # rows a scan writes (bench/scan_bench.py, issue 3).
+    scan = models.ForeignKey(ScanRun, on_delete=models.CASCADE, related_name="directory_objects", db_index=False)
+    forest = models.ForeignKey(Forest, on_delete=models.CASCADE, related_name="+", db_index=False)
     guid = models.UUIDField()
     dn = models.TextField()
     object_class = models.CharField(max_length=30)
@@ -111,8 +114,8 @@ class DirectoryObject(models.Model):
 class IdentityKey(models.Model):
     """A value that must be unique tenant-wide (UPN, SMTP address, mail...), normalised as Entra compares."""
 
-    scan = models.ForeignKey(ScanRun, on_delete=models.CASCADE, related_name="+")
-    forest = models.ForeignKey(Forest, on_delete=models.CASCADE, related_name="+")
+    scan = models.ForeignKey(ScanRun, on_delete=models.CASCADE, related_name="+", db_index=False)
+    forest = models.ForeignKey(Forest, on_delete=models.CASCADE, related_name="+", db_index=False)
     guid = models.UUIDField()
     kind = models.CharField(max_length=20)
     value = models.TextField()
@@ -120,7 +123,8 @@ class IdentityKey(models.Model):
     raw = models.TextField()
 
     class Meta:
-        indexes = [models.Index(fields=["scan", "kind", "value"])]
+        # Duplicates and vetting look values up whatever their kind; edits replace one object's keys.
+        indexes = [models.Index(fields=["scan", "value"]), models.Index(fields=["scan", "guid"])]
 
     def __str__(self):
         return f"{self.kind}:{self.value}"
@@ -129,8 +133,8 @@ class IdentityKey(models.Model):
 class StagedFinding(models.Model):
     """A finding as one scan produced it, before it is merged into Finding when the scan completes."""
 
-    scan = models.ForeignKey(ScanRun, on_delete=models.CASCADE, related_name="+")
-    forest = models.ForeignKey(Forest, on_delete=models.CASCADE, related_name="+")
+    scan = models.ForeignKey(ScanRun, on_delete=models.CASCADE, related_name="+", db_index=False)
+    forest = models.ForeignKey(Forest, on_delete=models.CASCADE, related_name="+", db_index=False)
     key = models.CharField(max_length=64)
     guid = models.UUIDField()
     dn = models.TextField()

@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import logging
+import queue
 import re
+import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.db.models import Case, Count, F, OuterRef, Subquery, Value, When
 from django.utils import timezone
 
@@ -114,49 +117,63 @@ class _Rows:
 class StagingWriter:
     """Buffers objects, identity keys and findings of one scan and writes them in bulk.
 
-    Samba can return one entry twice, and base DNs may overlap: an object whose GUID this scan
-    already holds is dropped with its keys and findings (within a batch here, across batches by
-    one indexed query per flush), so memory stays one batch whatever the directory's size.
+    rows_for() turns an entry and its findings into the rows to store, touching neither the
+    database nor the writer's state, so a scan runs it in the directory reader process (see
+    run_scan); store() buffers them. Samba can return one entry twice, and base DNs may overlap:
+    an object whose GUID this scan already holds is dropped with its keys and findings (within a
+    batch here, across batches by one indexed query per write), so memory stays a few batches
+    whatever the directory's size.
+
+    With background=True the batches are written by a thread of its own, on its own database
+    connection, while the caller reads on: the database server's work (COPY, index upkeep,
+    commits: as much CPU as the rules on PostgreSQL) overlaps the scan instead of stalling it
+    (bench/scan_bench.py, issue 3). Only outside a transaction: the thread commits batch by batch,
+    as writes without it do. The caller ends with flush() (every batch written; the thread's error,
+    if any, raised) or abandon() (the thread stopped, the rest dropped).
     """
 
-    def __init__(self, scan: ScanRun, ctx: rules.Context):
+    def __init__(self, scan: ScanRun, ctx: rules.Context, *, background: bool = False):
+        if background and connection.in_atomic_block:
+            raise RuntimeError("Background staging writes cannot join the caller's transaction.")
         self.scan, self.ctx = scan, ctx
-        self.pending: dict[uuid.UUID, tuple[tuple, list[tuple], list[tuple]]] = {}
+        self.pending: dict[str, tuple[tuple, list[tuple], list[tuple]]] = {}
         self.rule_counts: Counter = Counter()
         self.in_scope = 0
         self._objects = _Rows(DirectoryObject, _OBJECT_FIELDS)
         self._keys = _Rows(IdentityKey, _KEY_FIELDS)
         self._findings = _Rows(StagedFinding, _FINDING_FIELDS)
-        # The adaptations UUIDField and JSONField make, decided once instead of per value.
-        self._db_uuid = (lambda guid: guid) if connection.features.has_native_uuid_field else (lambda guid: guid.hex)
-        self._db_json = lambda value: connection.ops.adapt_json_value(value, None)
+        # Rows carry UUIDs and JSON as the text the column takes (COPY and SQLite parse it), decided
+        # once here: text pickles cheaply from the reader process, UUID and Jsonb objects do not.
+        self._db_uuid = str if connection.features.has_native_uuid_field else (lambda guid: guid.hex)
+        self._background = background
+        self._thread: _BackgroundWrites | None = None  # started with the first batch, after any fork
 
     def add(self, entry: Entry, findings: list[rules.Finding]) -> None:
         """Stage an entry in scope (exclusion_reason() is None) with its findings."""
+        self.store(self.rows_for(entry, findings))
+
+    def rows_for(self, entry: Entry, findings: list[rules.Finding]) -> tuple[str, tuple, list[tuple], list[tuple]]:
+        """(GUID as stored, object row, identity key rows, finding rows) of an entry in scope."""
         guid = object_guid(entry)
-        if guid in self.pending:
-            return
         scan_id, forest_id, db_guid = self.scan.pk, self.scan.forest_id, self._db_uuid(guid)
         ou = parent_dn(entry.dn)
         object_class = entry.object_class
-        obj = (
-            scan_id,
-            forest_id,
-            db_guid,
-            entry.dn,
-            object_class,
-            ou,
-            self._db_json(_json_attributes(entry)),
-            _usn(entry),
-        )
+        attributes = json.dumps(_json_attributes(entry))
+        obj = (scan_id, forest_id, db_guid, entry.dn, object_class, ou, attributes, _usn(entry))
         keys = [
             (scan_id, forest_id, db_guid, kind, norm, attr, raw)
-            for kind, norm, attr, raw in identity_keys_in_scope(entry, self.ctx)  # add() gets in-scope entries
+            for kind, norm, attr, raw in identity_keys_in_scope(entry, self.ctx)  # rows_for gets in-scope entries
         ]
         staged = [self._staged(f, entry, guid, db_guid, ou, object_class) for f in findings]
-        self.pending[guid] = (obj, keys, staged)
+        return db_guid, obj, keys, staged
+
+    def store(self, rows: tuple[str, tuple, list[tuple], list[tuple]]) -> None:
+        db_guid, obj, keys, staged = rows
+        if db_guid in self.pending:
+            return
+        self.pending[db_guid] = (obj, keys, staged)
         if len(self.pending) >= BATCH:
-            self.flush()
+            self._hand_over()
 
     def _staged(self, f: rules.Finding, entry: Entry, guid: uuid.UUID, db_guid, ou: str, object_class: str) -> tuple:
         keys = value_keys(f.attribute, f.suggestion, entry, self.ctx) if f.suggestion else []
@@ -174,16 +191,39 @@ class StagingWriter:
             f.attribute,
             f.value,
             f.suggestion,
-            self._db_json([list(k) for k in keys]),
+            json.dumps([list(k) for k in keys]),
         )
 
-    def flush(self) -> None:
-        if not self.pending:
+    def _hand_over(self) -> None:
+        batch, self.pending = self.pending, {}
+        if not self._background:
+            self._write(batch)
             return
-        stored = set(
-            DirectoryObject.objects.filter(scan=self.scan, guid__in=list(self.pending)).values_list("guid", flat=True)
-        )
-        rows = [row for guid, row in self.pending.items() if guid not in stored]
+        if self._thread is None:
+            self._thread = _BackgroundWrites(self._write, name=f"scan-{self.scan.pk}-staging")
+        self._thread.put(batch)
+
+    def flush(self) -> None:
+        """Write every staged object; with background writes, wait for them (and raise their error)."""
+        if self.pending:
+            self._hand_over()
+        self._background = False
+        if self._thread is not None:
+            thread, self._thread = self._thread, None
+            thread.finish()
+
+    def abandon(self) -> None:
+        """Stop background writes without waiting for pending batches (the scan is being discarded)."""
+        self.pending = {}
+        self._background = False
+        if self._thread is not None:
+            thread, self._thread = self._thread, None
+            thread.stop()
+
+    def _write(self, batch: dict) -> None:
+        held = DirectoryObject.objects.filter(scan=self.scan, guid__in=list(batch))
+        stored = {self._db_uuid(guid) for guid in held.values_list("guid", flat=True)}
+        rows = [row for guid, row in batch.items() if guid not in stored]
         findings = [f for _, _, staged in rows for f in staged]
         with transaction.atomic():  # one commit per batch, not one per table
             self._objects.write([obj for obj, _, _ in rows])
@@ -191,7 +231,52 @@ class StagingWriter:
             self._findings.write(findings)
         self.rule_counts.update(f[_FINDING_RULE] for f in findings)
         self.in_scope += len(rows)
-        self.pending = {}
+
+
+class _BackgroundWrites:
+    """A thread calling write(batch) for each batch put, in order, on its own database connection.
+
+    The queue holds two batches: the caller runs at most that far ahead, so memory stays bounded.
+    After a failed write the rest is discarded and finish() raises the failure; put() raises it
+    too, so the caller stops early instead of checking entries that can no longer be stored.
+    """
+
+    def __init__(self, write: Callable[[dict], None], name: str):
+        self._write = write
+        self._queue: queue.Queue = queue.Queue(maxsize=2)
+        self._failure: BaseException | None = None
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def put(self, batch: dict) -> None:
+        self._raise_failure()
+        self._queue.put(batch)
+
+    def finish(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        self._raise_failure()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._queue.put(None)
+        self._thread.join()
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
+    def _run(self) -> None:
+        try:
+            while (batch := self._queue.get()) is not None:
+                if self._failure is None and not self._stopping:
+                    try:
+                        self._write(batch)
+                    except BaseException as exc:  # noqa: BLE001 - handed to the caller by finish()/put()
+                        self._failure = exc
+        finally:
+            connections.close_all()  # this thread's connections only: Django keeps one per thread
 
 
 _OBJECT_FIELDS = ("scan", "forest", "guid", "dn", "object_class", "ou", "attributes", "usn_changed")
@@ -255,13 +340,17 @@ def discard_staging(scan: ScanRun) -> None:
     DirectoryObject.objects.filter(scan=scan).delete()
 
 
-def execute(scan_id: int, open_entries: Callable[[ScanRun], Iterable[Entry]]) -> ScanRun | None:
-    """Claim, run and finish one scan; any failure leaves the previous picture as it was."""
+def execute(scan_id: int, open_entries: Callable[[ScanRun, Callable], Iterable]) -> ScanRun | None:
+    """Claim, run and finish one scan; any failure leaves the previous picture as it was.
+
+    open_entries(scan, prepare) yields prepare(entry) for every entry of the scan's source
+    (sources.entries_for; prepare may run in another process).
+    """
     scan = claim(scan_id)
     if scan is None:
         return None
     try:
-        run_scan(scan, open_entries(scan))
+        run_scan(scan, open_entries)
     except ScanCancelled:
         _end_without_picture(scan, ScanRun.Status.CANCELLED, "Cancelled before it completed.")
     except Exception as exc:  # noqa: BLE001 - every failure must end the job row, whatever it was
@@ -287,23 +376,34 @@ def _end_without_picture(scan: ScanRun, status: str, error: str) -> None:
     ScanRun.objects.filter(pk=scan.pk).update(status=status, error=error, finished=timezone.now())
 
 
-def run_scan(scan: ScanRun, entries: Iterable[Entry]) -> None:
+def run_scan(scan: ScanRun, open_entries: Callable[[ScanRun, Callable], Iterable]) -> None:
     ctx = context_for(scan.tenant)
-    writer = StagingWriter(scan, ctx)
+    # A worker scans outside any transaction: its staging is written while it reads on.
+    writer = StagingWriter(scan, ctx, background=not connection.in_atomic_block)
+
+    def prepare(entry: Entry) -> tuple[str | None, tuple | None]:
+        """(exclusion reason, None) or (None, rows to store): plain data, made where entries are read."""
+        reason = rules.exclusion_reason(entry, ctx)
+        if reason:
+            return reason, None
+        return None, writer.rows_for(entry, check_in_scope(entry, ctx))  # exclusion_reason() was just asked
+
     exclusions: Counter = Counter()
     read = 0
     started = last_progress = time.monotonic()
-    for entry in entries:
-        read += 1
-        reason = rules.exclusion_reason(entry, ctx)
-        if reason:
-            exclusions[reason] += 1
-        else:
-            writer.add(entry, check_in_scope(entry, ctx))  # exclusion_reason() was just asked
-        if time.monotonic() - last_progress >= PROGRESS_EVERY:
-            _progress(scan, read)
-            last_progress = time.monotonic()
-    writer.flush()
+    try:
+        for reason, rows in open_entries(scan, prepare):
+            read += 1
+            if reason:
+                exclusions[reason] += 1
+            else:
+                writer.store(rows)
+            if time.monotonic() - last_progress >= PROGRESS_EVERY:
+                _progress(scan, read)
+                last_progress = time.monotonic()
+        writer.flush()
+    finally:
+        writer.abandon()  # after a failure: no batch is written once the caller discards the staging
     _progress(scan, read)
     read_seconds = time.monotonic() - started
     finalize(scan, read=read, in_scope=writer.in_scope, exclusions=exclusions)

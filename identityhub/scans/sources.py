@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from identityhub.lib import directory
 from identityhub.lib.entry import Entry
@@ -42,18 +43,19 @@ def directory_settings(forest) -> directory.DirectorySettings:
     )
 
 
-def entries_for(scan: ScanRun) -> Iterator[Entry]:
+def entries_for(scan: ScanRun, prepare: Callable[[Entry], Any]) -> Iterator:
+    """prepare(entry) for every entry of the scan's source (see pipeline.run_scan)."""
     if scan.source == ScanRun.Source.UPLOAD:
-        return _from_upload(scan)
-    return _from_ldap(scan)
+        return _from_upload(scan, prepare)
+    return _from_ldap(scan, prepare)
 
 
-def _from_upload(scan: ScanRun) -> Iterator[Entry]:
+def _from_upload(scan: ScanRun, prepare) -> Iterator:
     with scan.upload.open("rb") as handle:
-        yield from read_export(handle, source=scan.forest.name)
+        yield from map(prepare, read_export(handle, source=scan.forest.name))
 
 
-def _from_ldap(scan: ScanRun) -> Iterator[Entry]:
+def _from_ldap(scan: ScanRun, prepare) -> Iterator:
     forest = scan.forest
     settings = directory_settings(forest)
     bases = forest.include_ou_list or forest.base_dn_list
@@ -69,6 +71,7 @@ def _from_ldap(scan: ScanRun) -> Iterator[Entry]:
     )
     conn = directory.connect(settings)
     try:
+        # prepare (the rules, the rows to store) runs in the directory reader process.
         yield from directory.iter_entries(
             conn,
             bases,
@@ -76,6 +79,7 @@ def _from_ldap(scan: ScanRun) -> Iterator[Entry]:
             search_filter=search_filter,
             exclude=forest.exclude_ou_list,
             source=forest.name,
+            prepare=prepare,
         )
     finally:
         conn.unbind()
