@@ -21,9 +21,12 @@ duplicate        a later object reuses a value of an earlier clean object in thi
 duplicate_cross  mail + SMTP proxy "<first>.<last>.<k>@<mail domain>" where k counts 0, 1, 2...
                  in every output, independent of the seed: two outputs with the same
                  --mail-domain share min(n1, n2) such values, and none within one output.
-excluded         not defects: objects Entra Connect and IdFix skip (a HealthMailbox user, a
-                 replication-conflict copy "...\\0ACNF:<guid>" of an earlier user, whose values
-                 duplicate that user's); a checker must not report them.
+excluded         not defects: objects Entra Connect and IdFix skip (a replication-conflict copy
+                 "...\\0ACNF:<guid>" of an earlier user, whose values duplicate that user's); a
+                 checker must not report them.
+idfix_skips      a HealthMailbox user: IdFix skips it by its CN prefix, but Entra Connect's default
+                 rules sync it (sync-rules.md §6.4 has no such exclusion), so a checker keeps it in
+                 scope and reports its non-routable UPN.
 """
 
 from __future__ import annotations
@@ -96,7 +99,8 @@ class Forest:
     last_clean_user: dict | None = None
     cross_index: int = 0
     counts: dict = field(default_factory=lambda: {"objects": Counter(), "defects": Counter(),
-                                                  "defect_attributes": Counter(), "excluded": Counter()})  # fmt: skip
+                                                  "defect_attributes": Counter(), "excluded": Counter(),
+                                                  "idfix_skips": Counter()})  # fmt: skip
 
 
 @dataclass
@@ -529,7 +533,7 @@ def next_object(forest: Forest, index: int, defect_rate: float) -> Obj:
     rng = forest.rng
     if rng.random() < EXCLUDED_RATE:
         reason, obj = make_excluded(forest, index)
-        forest.counts["excluded"][reason] += 1
+        forest.counts["idfix_skips" if reason == "health_mailbox" else "excluded"][reason] += 1
         return obj
     roll = rng.random()
     maker = make_user if roll < 0.74 else make_contact if roll < 0.87 else make_group
@@ -582,7 +586,7 @@ def summary(forest: Forest, count: int, seed: int, fmt: str, defect_rate: float)
         "defects": {kind: counts["defects"][kind] for kind in DEFECT_KINDS},
         "defects_total": sum(counts["defects"].values()),
         "defect_attributes": dict(sorted(counts["defect_attributes"].items())),
-        "excluded": dict(counts["excluded"]),
+        "excluded": dict(counts["excluded"]), "idfix_skips": dict(counts["idfix_skips"]),
     }  # fmt: skip
 
 

@@ -199,7 +199,8 @@ def generate_and_load(bench: Bench, count: int, seed: int, defect_rate: float, l
     ldif.unlink()  # slapd holds the data now; the LDIF is ~1 kB an object
     print(f"  {label}: {count:,} objects generated in {generated:.1f} s, slapadd + slapd start in {loaded:.1f} s, "
           f"slapd PID {handle.process.pid} on {handle.host}:{handle.port}; "
-          f"{summary['defects_total']:,} planted defects, excluded {summary['excluded']}")  # fmt: skip
+          f"{summary['defects_total']:,} planted defects, excluded {summary['excluded']}, "
+          f"in scope though IdFix skips them {summary['idfix_skips']}")  # fmt: skip
     return handle, summary
 
 
@@ -293,12 +294,11 @@ def check_scan(scan, summary: dict, count: int) -> list[str]:
         problems.append(f"read {scan.objects_read:,} objects, generated {count:,}")
     if scan.objects_in_scope + scan.objects_excluded != scan.objects_read:
         problems.append("in scope + excluded != read")
+    # Exactly the generator's Entra exclusions are out of scope; its health mailboxes (which
+    # IdFix skips, Entra Connect syncs) are in.
     expected = count - sum(summary["excluded"].values())
-    # The generator's exclusions (conflict copies, health mailboxes) are what IdFix skips; our
-    # rules keep health mailboxes in scope (Entra Connect syncs them unless filtered), and drop
-    # a few generated objects IdFix keeps: allow 3% either way.
-    if abs(scan.objects_in_scope - expected) > 0.03 * expected:
-        problems.append(f"{scan.objects_in_scope:,} objects in scope, expected about {expected:,}")
+    if scan.objects_in_scope != expected:
+        problems.append(f"{scan.objects_in_scope:,} objects in scope, expected {expected:,}")
     if scan.findings_count <= 0:
         problems.append("no findings, though defects were planted")
     return problems
