@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 
 from django.db import connection, connections, transaction
-from django.db.models import Case, Count, F, OuterRef, Subquery, Value, When
+from django.db.models import Case, Count, Exists, F, OuterRef, Subquery, Value, When
 from django.utils import timezone
 
 from identityhub.lib import rules
@@ -504,7 +504,10 @@ def merge_findings(scan: ScanRun, scope, staged, now) -> None:
         status=Case(When(status=Finding.Status.RESOLVED, then=Value(Finding.Status.OPEN)), default=F("status")),
         resolved_at=None,
     )
-    new = staged.exclude(key__in=scope.values("key")).order_by("pk")
+    # NOT EXISTS, not NOT IN: PostgreSQL plans it as an anti-join whatever the number of findings
+    # (NOT IN over a subquery larger than work_mem is re-run for every row).
+    known = scope.filter(forest=OuterRef("forest"), key=OuterRef("key"))
+    new = staged.exclude(Exists(known)).order_by("pk")
     batch = []
     for s in new.iterator(chunk_size=BATCH):
         batch.append(_finding_from(s, scan, now))
@@ -512,7 +515,7 @@ def merge_findings(scan: ScanRun, scope, staged, now) -> None:
             Finding.objects.bulk_create(batch)
             batch = []
     Finding.objects.bulk_create(batch)
-    scope.unresolved().exclude(key__in=staged.values("key")).update(status=Finding.Status.RESOLVED, resolved_at=now)
+    scope.unresolved().exclude(Exists(same)).update(status=Finding.Status.RESOLVED, resolved_at=now)
 
 
 def _finding_from(s: StagedFinding, scan: ScanRun, now) -> Finding:
