@@ -260,3 +260,21 @@ def test_old_snapshots_keep_their_numbers_but_drop_details(tenant_connected, mon
     first.refresh_from_db()
     assert first.error_count == 2 and first.raw == {} and not first.provisioning_errors.exists()
     assert SyncSnapshot.objects.exclude(raw={}).count() == 2
+
+
+def test_a_failed_pull_turns_the_rollout_criterion_red_at_once(tenant_connected, standin):
+    from identityhub.rollout.models import CriterionState, RolloutEvent
+
+    def pulls_ok():
+        return CriterionState.objects.get(tenant=tenant_connected, code="pulls-ok").state
+
+    pulls.pull(tenant_connected)
+    assert pulls_ok() == "met"
+    standin.fault("/organization", 500, times=None)
+    for _ in range(2):
+        with pytest.raises(graph.GraphError):
+            pulls.pull(tenant_connected)
+        assert pulls_ok() == "not_met"  # no waiting for the 10-minute recompute
+    failures = RolloutEvent.objects.filter(tenant=tenant_connected, text__startswith="Health pull failed")
+    assert failures.count() == 1  # the first failure of the run, not every retry
+    assert "500" in failures.get().text

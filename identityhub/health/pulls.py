@@ -21,7 +21,7 @@ from identityhub.tenants.models import Tenant
 
 from . import matching
 from .models import GraphConnection, HealthPull, ProvisioningError, SyncSnapshot
-from .signals import health_pulled
+from .signals import health_pull_failed, health_pulled
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,8 @@ def pull(tenant: Tenant, *, job: HealthPull | None = None, user=None) -> SyncSna
         HealthPull.objects.filter(pk=job.pk).update(
             status=HealthPull.Status.FAILED, error=reason(exc), finished=timezone.now()
         )
+        job.refresh_from_db()
+        health_pull_failed.send(sender=HealthPull, tenant=tenant, pull=job)
         raise
     health_pulled.send(sender=SyncSnapshot, tenant=tenant, snapshot=snapshot)
     return snapshot

@@ -4,3 +4,6 @@ from django.dispatch import Signal
 
 # Sent with `tenant` and `snapshot` after a pull has stored its snapshot (successful pulls only).
 health_pulled = Signal()
+
+# Sent with `tenant` and `pull` (the HealthPull row, status failed, error set) when a pull fails.
+health_pull_failed = Signal()

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
-from identityhub.health.signals import health_pulled
+from identityhub.health.signals import health_pull_failed, health_pulled
 from identityhub.remediation.models import Change
 from identityhub.scans.models import Finding, ScanRun, Severity
 from identityhub.scans.signals import scan_completed
@@ -56,6 +56,17 @@ def on_scan_completed(sender, scan: ScanRun, **kwargs):
             f"scan #{scan.pk} of {scan.forest.name} found {new_blocking} new blocking finding(s).",
             scan=scan.pk, forest=scan.forest.name, new_blocking=new_blocking,
         )  # fmt: skip
+    progress.recompute(tenant)
+
+
+@receiver(health_pull_failed, dispatch_uid="rollout-health-pull-failed")
+@_guarded
+def on_health_pull_failed(sender, tenant, pull, **kwargs):
+    # "Health pulls succeeding" turns red now, not at the next periodic recompute. The timeline
+    # notes the first failure of a run, not each retry every 30 minutes.
+    earlier = sender.objects.filter(tenant=tenant, created__lt=pull.created).exclude(status__in=sender.ACTIVE).first()
+    if earlier is None or earlier.status != sender.Status.FAILED:
+        progress.event(tenant, RolloutEvent.Kind.PULL, f"Health pull failed: {pull.error}", at=pull.finished)
     progress.recompute(tenant)
 
 
