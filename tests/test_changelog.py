@@ -594,7 +594,13 @@ def test_the_exceptions_list_and_expiry_reopening_by_the_task(client, personas, 
     body = client.get("/t/acme/exceptions/").content.decode()
     assert "future: HR system owns it" in body and "CN=past,DC=corp" in body and "upn.character" in body
     assert "in force" in body and "expired, reopens at the next daily run" in body and ">admin<" in body
-    assert "CN=past" not in client.get("/t/acme/exceptions/?state=active").content.decode()
+    active = client.get("/t/acme/exceptions/?state=active").content.decode()
+    assert "CN=past" not in active
+    # The page's exports take its filter: what is listed is what is exported.
+    assert 'href="/t/acme/exceptions/export.csv?state=active"' in active
+    assert 'href="/t/acme/exceptions/export.xlsx?state=active"' in active
+    exported = b"".join(client.get("/t/acme/exceptions/export.csv?state=active").streaming_content).decode()
+    assert "future: HR system owns it" in exported and "past: HR system owns it" not in exported
 
     assert tasks.reopen_expired_waivers.delay().get() == 1
     assert tasks.reopen_expired_waivers.delay().get() == 0  # idempotent

@@ -158,7 +158,13 @@ def waiver_list(request, tenant):
     filterset = WaiverFilter(request.GET, queryset=queryset)
     table = WaiverTable(filterset.qs)
     RequestConfig(request, paginate={"per_page": PER_PAGE}).configure(table)
-    context = {"tenant": tenant, "filter": filterset, "table": table}
+    context = {
+        "tenant": tenant,
+        "filter": filterset,
+        "table": table,
+        "export_query": _export_query(request),
+        "can_export": "export" in request.tenant_permissions,
+    }
     template = "remediation/waiver_list.html"
     if request.htmx and request.htmx.target == "waivers":
         template += "#waivers"
