@@ -133,7 +133,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "identityhub.remediation.tasks.reopen_expired_waivers",
         "schedule": crontab(hour=0, minute=5),
     },
+    "remove-expired-exports": {
+        "task": "identityhub.reports.tasks.remove_expired_exports",
+        "schedule": crontab(hour=0, minute=20),
+    },
 }
+# Days an export's files (evidence packs, workbooks) are kept; the job row stays as the record.
+EXPORT_RETENTION_DAYS = env.int("EXPORT_RETENTION_DAYS", default=30)
 
 # Microsoft Graph (health pulls): a sovereign cloud, or a stand-in in tests, points these elsewhere.
 GRAPH_AUTHORITY_HOST = env.str("GRAPH_AUTHORITY_HOST", default="login.microsoftonline.com")

@@ -192,3 +192,37 @@ def test_reports_page_lists_jobs(client, personas, data, django_capture_on_commi
     job = start(client, django_capture_on_commit_callbacks, kind="workbook")
     page = client.get("/t/acme/reports/").content.decode()
     assert f"/t/acme/reports/{job.pk}/download/" in page and "Build evidence pack" in page
+
+
+def test_export_files_are_removed_after_the_retention_period(client, personas, data, settings):
+    from datetime import timedelta
+    from pathlib import Path
+
+    from django.utils import timezone
+
+    from identityhub.reports.tasks import remove_expired_exports
+
+    settings.EXPORT_RETENTION_DAYS = 30
+    tenant = data["scan"].tenant
+    old, recent = (
+        ExportJob.objects.create(tenant=tenant, kind="evidence", created_by=personas["admin"]) for _ in range(2)
+    )
+    for job in (old, recent):
+        jobs.execute(job.pk)
+    old.refresh_from_db()
+    files = [Path(old.file.path), Path(old.pdf.path)]
+    assert all(f.exists() for f in files)
+    ExportJob.objects.filter(pk=old.pk).update(finished=timezone.now() - timedelta(days=31))
+
+    assert remove_expired_exports.delay().get() == 1
+    assert remove_expired_exports.delay().get() == 0  # idempotent
+    old.refresh_from_db()
+    recent.refresh_from_db()
+    assert not any(f.exists() for f in files) and not old.file and not old.pdf and old.files_removed
+    assert old.manifest_sha256 and old.status == "completed"  # the record stays
+    assert recent.file and Path(recent.file.path).exists() and not recent.files_removed
+    client.force_login(personas["auditor"])
+    assert client.get(f"/t/acme/reports/{old.pk}/download/").status_code == 404
+    page = client.get(old.get_absolute_url()).content.decode()
+    assert "after the retention period of 30 days" in page and "/download/" not in page
+    assert settings.CELERY_BEAT_SCHEDULE["remove-expired-exports"]["task"] == remove_expired_exports.name

@@ -91,3 +91,24 @@ def _evidence(job: ExportJob, tmp: Path) -> None:
     with pdf_path.open("rb") as handle:
         job.pdf.save(zip_name.replace(".zip", ".pdf"), File(handle), save=False)
     job.manifest_sha256 = pack.manifest_sha256
+
+
+def remove_expired_files(now=None, days: int | None = None) -> int:
+    """Delete the files of exports finished more than `days` ago; the job rows stay as the record.
+
+    Exports hold a tenant's whole directory picture: they are not kept for ever (EXPORT_RETENTION_DAYS).
+    The row keeps who asked, when, the filter and the manifest digest; the page says to export again.
+    """
+    from django.conf import settings
+
+    now = now or timezone.now()
+    days = settings.EXPORT_RETENTION_DAYS if days is None else days
+    expired = ExportJob.objects.filter(finished__lt=now - timezone.timedelta(days=days), files_removed__isnull=True)
+    removed = 0
+    for job in expired.exclude(status__in=ExportJob.ACTIVE).iterator():
+        for stored in (job.file, job.pdf):
+            if stored:
+                stored.delete(save=False)
+        ExportJob.objects.filter(pk=job.pk).update(file="", pdf="", files_removed=now)
+        removed += 1
+    return removed

@@ -41,6 +41,7 @@ class ExportJob(models.Model):
     created = models.DateTimeField(auto_now_add=True)
     started = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)
+    files_removed = models.DateTimeField(null=True, blank=True, help_text="When retention removed the files.")
 
     objects = ExportJobQuerySet.as_manager()
 

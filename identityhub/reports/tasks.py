@@ -7,3 +7,8 @@ from . import jobs
 def run_export(job_id: int) -> str | None:
     job = jobs.execute(job_id)
     return job.status if job else None
+
+
+@shared_task
+def remove_expired_exports() -> int:
+    return jobs.remove_expired_files()

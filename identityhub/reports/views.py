@@ -1,5 +1,6 @@
 """Exports of the lists (exactly what is on screen), the reports page, and the background export jobs."""
 
+from django.conf import settings
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -60,7 +61,8 @@ def _job(request, tenant, job_id) -> ExportJob:
 def export_job(request, tenant, job_id):
     job = _job(request, tenant, job_id)
     template = "reports/export_job.html#progress" if request.htmx else "reports/export_job.html"
-    return render(request, template, {"tenant": tenant, "job": job})
+    context = {"tenant": tenant, "job": job, "retention_days": settings.EXPORT_RETENTION_DAYS}
+    return render(request, template, context)
 
 
 def _download(request, tenant, job_id, field):
