@@ -149,6 +149,9 @@ GRAPH_MAX_RETRIES = env.int("GRAPH_MAX_RETRIES", default=4)  # per request, on 4
 
 # Where users reach IdentityHub (https://idhub.example.com): links in webhook messages.
 SITE_URL = env.str("SITE_URL", default="")
+# Webhooks reach public internet addresses only (no metadata service, no intranet: SSRF). On for a
+# receiver inside the network, or behind an egress proxy that does the filtering.
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=False)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

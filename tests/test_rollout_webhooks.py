@@ -16,6 +16,12 @@ from identityhub.rollout.models import Webhook, WebhookDelivery
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def receivers_on_loopback(settings):
+    # The receivers here listen on 127.0.0.1; production refuses private addresses (see the end).
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
+
+
 class Receiver:
     """Answers each POST with the next scripted status (200 when the script is empty), or hangs."""
 
@@ -153,3 +159,69 @@ def test_only_http_and_https_urls_are_accepted(client, personas, tenant):
     assert Webhook.objects.get().events == ["health.red"]
     client.force_login(personas["auditor"])
     assert client.post("/t/acme/rollout/webhooks/", {"url": "https://x.example/"}).status_code == 403
+
+
+# --------------------------------------------------------------------------- private addresses (SSRF)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_by_default_a_delivery_to_a_private_address_is_refused_without_a_request(tenant, settings, host):
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = False
+    with Receiver() as receiver:
+        # "localhost" is a name: it is refused after DNS, on the address actually connected to.
+        url = receiver.url.replace("127.0.0.1", host)
+        hook = Webhook.objects.create(tenant=tenant, url=url, events=["step.completed"])
+        webhooks.emit(tenant, "step.completed", "Step 7 done.")
+        delivery = WebhookDelivery.objects.get(webhook=hook)
+        assert webhooks.attempt(delivery.pk) is None  # given up at once: retrying cannot help
+    delivery.refresh_from_db()
+    assert delivery.status == "failed" and delivery.attempts == 1
+    assert "not a public internet address" in delivery.error and "WEBHOOK_ALLOW_PRIVATE_ADDRESSES" in delivery.error
+    assert receiver.received == []
+
+
+def test_the_guarded_session_lets_public_peers_through(monkeypatch):
+    from identityhub.lib import egress
+
+    # Only 127.0.0.1 is reachable here: let it count as public to see a guarded request go through.
+    monkeypatch.setattr(egress, "is_public_address", lambda address: address == "127.0.0.1")
+    with Receiver() as receiver, egress.session() as http:
+        assert http.post(receiver.url, json={"text": "hi"}, timeout=3).status_code == 200
+    assert len(receiver.received) == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("http://127.0.0.1:8000/hook", False),
+        ("http://169.254.169.254/latest/meta-data/", False),
+        ("http://[::1]/hook", False),
+        ("http://[::ffff:10.0.0.5]/hook", False),
+        ("http://10.1.2.3/hook", False),
+        ("http://intranet/hook", False),
+        ("http://printer.lan/hook", False),
+        ("https://jenkins.corp.local/hook", False),
+        ("https://localhost/hook", False),
+        ("https://outlook.office.com/webhook/x", True),  # names are not resolved here (no DNS in a form)
+        ("https://203.0.113.7/hook", False),  # documentation range, not global
+        ("https://8.8.8.8/hook", True),
+    ],
+)
+def test_the_form_refuses_plainly_private_urls(client, personas, tenant, settings, url, ok):
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = False
+    client.force_login(personas["admin"])
+    response = client.post("/t/acme/rollout/webhooks/", {"url": url, "events": ["step.completed"]}, follow=True)
+    assert Webhook.objects.exists() == ok
+    # Refused by our check, or (a single-label host) already by Django's URL validation.
+    assert ("Webhook not added" in response.content.decode()) != ok
+
+
+def test_the_form_says_why_a_private_url_is_refused(client, personas, tenant, settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = False
+    client.force_login(personas["admin"])
+    page = client.post("/t/acme/rollout/webhooks/", {"url": "http://169.254.169.254/", "events": ["step.completed"]},
+                       follow=True).content.decode()  # fmt: skip
+    assert "169.254.169.254 is not a public internet address" in page and "internet receivers" in page
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True  # a receiver inside the network, on purpose
+    client.post("/t/acme/rollout/webhooks/", {"url": "http://10.1.2.3/hook", "events": ["step.completed"]})
+    assert Webhook.objects.get().url == "http://10.1.2.3/hook"

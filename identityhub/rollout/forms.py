@@ -1,6 +1,9 @@
 from django import forms
+from django.conf import settings
 from ldap3.core.exceptions import LDAPInvalidDnError
 from ldap3.utils.dn import parse_dn
+
+from identityhub.lib import egress
 
 from .models import Checkpoint, Webhook
 
@@ -50,3 +53,11 @@ class WebhookForm(forms.ModelForm):
     class Meta:
         model = Webhook
         fields = ["url", "events", "secret"]
+
+    def clean_url(self):
+        url = self.cleaned_data["url"]
+        # The worker checks the address it connects to; this only catches the plain cases early.
+        reason = None if settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES else egress.local_host_reason(url)
+        if reason:
+            raise forms.ValidationError(f"{reason} Webhooks go to internet receivers (Teams, Slack, ...).")
+        return url

@@ -5,7 +5,8 @@ and its data for any other receiver. emit() only writes WebhookDelivery rows and
 committed, hands each to a Celery task: nothing is sent in the request that caused the event.
 The task tries once with short time-outs and, on failure, retries with exponential back-off
 (BACKOFF_BASE * 2**(attempt-1), at most BACKOFF_CAP) up to MAX_ATTEMPTS, recording every
-attempt on the row. In production these requests go out to the internet (Teams, Slack, ...).
+attempt on the row. In production these requests go out to the internet (Teams, Slack, ...),
+and only there: lib/egress refuses private addresses unless WEBHOOK_ALLOW_PRIVATE_ADDRESSES is on.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import requests
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+
+from identityhub.lib import egress
 
 from .models import Webhook, WebhookDelivery
 
@@ -87,15 +90,18 @@ def attempt(delivery_id: int) -> int | None:
     headers = {"Content-Type": "application/json", "User-Agent": "IdentityHub-webhook"}
     if delivery.webhook.secret:
         headers[SIGNATURE_HEADER] = signature(delivery.webhook.secret, body)
-    status_code, error = None, ""
+    status_code, error, permanent = None, "", False
     try:
-        response = requests.post(
-            delivery.webhook.url, data=body, headers=headers, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
-            allow_redirects=False,
-        )  # fmt: skip
+        with egress.session(allow_private=settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES) as http:
+            response = http.post(
+                delivery.webhook.url, data=body, headers=headers, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+                allow_redirects=False,
+            )  # fmt: skip
         status_code = response.status_code
         if not 200 <= status_code < 300:
             error = f"HTTP {status_code}: {response.text[:200]}"
+    except egress.PrivateAddressError as exc:
+        error, permanent = f"{exc} (WEBHOOK_ALLOW_PRIVATE_ADDRESSES is off)"[:500], True
     except requests.RequestException as exc:
         error = f"{exc.__class__.__name__}: {exc}"[:500]
     now = timezone.now()
@@ -104,7 +110,7 @@ def attempt(delivery_id: int) -> int | None:
     wait = None
     if not error:
         fields.update(status=WebhookDelivery.Status.DELIVERED, delivered_at=now, next_attempt_at=None)
-    elif attempts >= MAX_ATTEMPTS:
+    elif permanent or attempts >= MAX_ATTEMPTS:
         fields.update(status=WebhookDelivery.Status.FAILED, next_attempt_at=None)
     else:
         wait = backoff(attempts)
