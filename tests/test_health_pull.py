@@ -129,7 +129,7 @@ def test_a_tenant_without_connection_fails_with_a_reason(tenant):
 # -- pre-sync cloud collisions --------------------------------------------------------------------
 
 
-def test_cloud_collisions_become_findings_and_resolve(tenant_connected, forest, standin):
+def test_cloud_collisions_become_findings_and_resolve(tenant_connected, forest, standin, client, personas):
     # The stand-in has a cloud-only Dee (UPN Dee@Contoso.com) and a cloud-only group team@contoso.com.
     scan(forest, [ad_user("Dee", upn="dee@contoso.com"), ad_group("Team", mail="TEAM@contoso.com")])
     pulls.pull(tenant_connected)
@@ -142,6 +142,16 @@ def test_cloud_collisions_become_findings_and_resolve(tenant_connected, forest, 
     }
     assert all(f.status == "open" and f.severity == "blocking" and f.error == "cloudcollision" for f in found)
     assert {f.forest for f in found} == {forest}
+    # Each names the cloud-only object in the way: what to rename or delete in Entra ID.
+    dee_cloud = next(u for u in standin.state.users if u["userPrincipalName"] == "Dee@Contoso.com")
+    dee_finding = found.get(attribute="userPrincipalName")
+    assert dee_finding.detail == (
+        f"In use in Entra ID by the cloud-only user 'Dee' (Dee@Contoso.com, id {dee_cloud['id']})."
+    )
+    assert found.get(attribute="mail").detail.startswith("In use in Entra ID by the cloud-only group 'Cloud Team'")
+    client.force_login(personas["auditor"])
+    for page in (f"/t/{tenant_connected.slug}/findings/?rule=cloud.collision", dee_finding.get_absolute_url()):
+        assert f"id {dee_cloud['id']}" in client.get(page).content.decode()
 
     pulls.pull(tenant_connected)  # a rerun never duplicates
     assert found.count() == 3

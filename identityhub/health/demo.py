@@ -45,6 +45,7 @@ def seed_demo(tenant, path: Path = DEMO_DATA) -> int:
             },
             provisioning_errors=errors,
             cloud_only_identities=[tuple(i) for i in data["cloud_only_identities"]],
+            cloud_only_holders=data.get("cloud_only_holders", {}),
         )
         store_report(tenant, report, taken=taken, is_demo=True)
     return len(data["snapshots"])

@@ -157,10 +157,12 @@ def _best_finding(row: ProvisioningError, candidates: list[Finding]) -> Finding 
 # -- pre-sync cloud collisions ------------------------------------------------------------------
 
 
-def merge_cloud_collisions(tenant, cloud_only_identities, now) -> int:
+def merge_cloud_collisions(tenant, cloud_only_identities, now, holders: dict[str, str] | None = None) -> int:
     """Every on-prem address a cloud-only object already uses becomes a cloud.collision finding,
     merged per forest exactly as a scan merges (pipeline.merge_findings): new ones open, seen ones
-    move on, gone ones resolve. Returns the number of clashing values."""
+    move on, gone ones resolve. `holders` (value -> the cloud object) names the other side in the
+    finding's detail. Returns the number of clashing values."""
+    holders = holders or {}
     current = {s.forest_id: s for s in ScanRun.objects.filter(tenant=tenant, is_current=True)}
     scans = [s.pk for s in current.values()]
     holders_keys: list[IdentityKey] = []
@@ -177,6 +179,8 @@ def merge_cloud_collisions(tenant, cloud_only_identities, now) -> int:
         if obj is None:
             continue
         finding = finding_on_key(k.scan_id, k, obj, COLLISION_RULE)
+        if k.value in holders:
+            finding.detail = f"In use in Entra ID by the cloud-only {holders[k.value]}."[:500]
         staged[finding.key] = finding
     StagedFinding.objects.bulk_create(staged.values(), batch_size=1000)
     for forest_id, scan in current.items():

@@ -184,7 +184,7 @@ def store_report(
             # They feed the scan's routable-domain rules.
             Tenant.objects.filter(pk=tenant.pk).update(verified_domains=list(report.verified_domains))
             tenant.verified_domains = list(report.verified_domains)
-        matching.merge_cloud_collisions(tenant, report.cloud_only_identities, now)
+        matching.merge_cloud_collisions(tenant, report.cloud_only_identities, now, report.cloud_only_holders)
         matching.verify_fixed(tenant, report.last_sync, report.synced_clean_identities, errors, now)
         prune_details(tenant)
         if job is not None:

@@ -515,6 +515,9 @@ class HealthReport:
     # (kind, value) with kind "upn" | "smtp" | "mail", value lower-cased: Entra compares these
     # case-insensitively. Deduplicated, so a tenant of 100k users stays a compact list.
     cloud_only_identities: list[tuple[str, str]] = field(default_factory=list)
+    # address value -> which cloud-only object holds it ("user 'Eve' (eve@x.com, id ...)"), so a
+    # collision finding can name the object to rename or delete in Entra ID.
+    cloud_only_holders: dict[str, str] = field(default_factory=dict)
     # Synced objects without provisioning errors: ("anchor", onPremisesImmutableId) plus their
     # addresses as above. health/ uses it to see that a fixed object arrived ("verified clean").
     # Not in to_json(): it is for matching, and as large as the directory.
@@ -530,6 +533,7 @@ class HealthReport:
             "counts": {kind: dict(c) for kind, c in self.counts.items()},
             "provisioning_errors": [{**e, "occurred": _iso(e["occurred"])} for e in self.provisioning_errors],
             "cloud_only_identities": [[kind, value] for kind, value in self.cloud_only_identities],
+            "cloud_only_holders": dict(self.cloud_only_holders),
         }
 
 
@@ -564,6 +568,12 @@ def identities_of(obj: dict) -> Iterator[tuple[str, str]]:
         yield "mail", obj["mail"].lower()
 
 
+def holder_of(obj: dict, kind: str) -> str:
+    """How a cloud-only object is named to an admin: type, display name, sign-in name, object ID."""
+    name = obj.get("userPrincipalName") or obj.get("mail") or ""
+    return f"{OBJECT_TYPES[kind]} '{obj.get('displayName') or ''}' ({name + ', ' if name else ''}id {obj['id']})"
+
+
 def pull_health(client: GraphClient) -> HealthReport:
     """Everything the health page shows, in one pass over the directory.
 
@@ -576,6 +586,7 @@ def pull_health(client: GraphClient) -> HealthReport:
     counts = {kind: {"synced": 0, "cloud_only": 0} for kind in KINDS}
     errors: list[dict] = []
     identities: dict[tuple[str, str], None] = {}  # an ordered set
+    holders: dict[str, str] = {}
     synced_clean: dict[tuple[str, str], None] = {}
     for kind in KINDS:
         for obj in iter_directory_objects(client, kind):
@@ -583,7 +594,9 @@ def pull_health(client: GraphClient) -> HealthReport:
             counts[kind]["synced" if synced else "cloud_only"] += 1
             errors.extend(provisioning_errors_of(obj, kind))
             if not synced:
-                identities.update(dict.fromkeys(identities_of(obj)))
+                for identity in identities_of(obj):
+                    identities[identity] = None
+                    holders.setdefault(identity[1], holder_of(obj, kind))
             elif not obj["onPremisesProvisioningErrors"]:
                 if obj["onPremisesImmutableId"]:
                     synced_clean[("anchor", obj["onPremisesImmutableId"])] = None
@@ -597,5 +610,6 @@ def pull_health(client: GraphClient) -> HealthReport:
         counts=counts,
         provisioning_errors=errors,
         cloud_only_identities=list(identities),
+        cloud_only_holders=holders,
         synced_clean_identities=list(synced_clean),
     )

@@ -57,6 +57,7 @@ FINDING_FIELDS = [
     ("attribute", "attribute"),
     ("value", "value"),
     ("suggestion", "suggestion"),
+    ("detail", "detail"),
     ("object", "dn"),
     ("object class", "object_class"),
     ("OU", "ou"),

@@ -148,6 +148,9 @@ class StagedFinding(models.Model):
     # None: nothing to suggest; "" would mean "remove the value".
     suggestion = models.TextField(null=True, blank=True)  # noqa: DJ001
     suggestion_keys = models.JSONField(default=list, blank=True, help_text="Identity keys the suggestion would take.")
+    detail = models.CharField(
+        max_length=500, blank=True, default="", help_text="E.g. the cloud object it collides with."
+    )
 
     class Meta:
         indexes = [models.Index(fields=["scan", "key"])]
@@ -193,6 +196,9 @@ class Finding(models.Model):
     value = models.TextField()
     # None: nothing to suggest; "" would mean "remove the value".
     suggestion = models.TextField(null=True, blank=True)  # noqa: DJ001
+    detail = models.CharField(
+        max_length=500, blank=True, default="", help_text="E.g. the cloud object it collides with."
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
     first_seen = models.DateTimeField()
     last_seen = models.DateTimeField()

@@ -192,6 +192,7 @@ class StagingWriter:
             f.value,
             f.suggestion,
             json.dumps([list(k) for k in keys]),
+            "",  # detail: only findings about the cloud side have one
         )
 
     def _hand_over(self) -> None:
@@ -283,7 +284,7 @@ _OBJECT_FIELDS = ("scan", "forest", "guid", "dn", "object_class", "ou", "attribu
 _KEY_FIELDS = ("scan", "forest", "guid", "kind", "value", "attribute", "raw")
 _FINDING_FIELDS = (
     "scan", "forest", "key", "guid", "dn", "object_class", "ou", "rule", "severity", "error", "attribute", "value",
-    "suggestion", "suggestion_keys",
+    "suggestion", "suggestion_keys", "detail",
 )  # fmt: skip
 _FINDING_RULE = _FINDING_FIELDS.index("rule")
 
@@ -501,6 +502,7 @@ def merge_findings(scan: ScanRun, scope, staged, now) -> None:
         dn=Subquery(same.values("dn")[:1]),
         ou=Subquery(same.values("ou")[:1]),
         suggestion=Subquery(same.values("suggestion")[:1]),
+        detail=Subquery(same.values("detail")[:1]),
         status=Case(When(status=Finding.Status.RESOLVED, then=Value(Finding.Status.OPEN)), default=F("status")),
         resolved_at=None,
     )
@@ -533,6 +535,7 @@ def _finding_from(s: StagedFinding, scan: ScanRun, now) -> Finding:
         attribute=s.attribute,
         value=s.value,
         suggestion=s.suggestion,
+        detail=s.detail,
         first_seen=now,
         last_seen=now,
         first_scan=scan,

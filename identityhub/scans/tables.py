@@ -66,5 +66,8 @@ class FindingTable(tables.Table):
             status += format_html(' <span class="badge red" title="{}">reverted</span>', "A fix was undone in AD")
         return status
 
-    def render_value(self, value):
-        return format_html('<span class="mono">{}</span>', value)
+    def render_value(self, value, record):
+        shown = format_html('<span class="mono">{}</span>', value)
+        if record.detail:  # e.g. which cloud-only object already holds the value
+            shown += format_html('<br><small class="muted">{}</small>', record.detail)
+        return shown
