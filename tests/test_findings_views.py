@@ -131,3 +131,18 @@ def test_due_scans_are_queued_by_schedule(forest):
     assert [s.forest for s in queued] == [forest]
     # The eager worker ran it (no DC at 127.0.0.11:389 here... it ends, it never hangs).
     assert pipeline.queue_due_scans(timezone.now()) == []
+
+
+def test_the_fix_undone_filter_offers_any_yes_no(client, personas, scanned, monkeypatch):
+    from identityhub.remediation.actions import record_change
+    from identityhub.remediation.models import Change, RevertedFix
+
+    client.force_login(personas["lead"])
+    body = client.get("/t/acme/findings/").content.decode()
+    assert '<option value="" selected>Any</option>' in body and "Unknown" not in body
+    bob = Finding.objects.get(dn__startswith="CN=Bob", rule="upn.character")
+    change = record_change(bob, Change.Action.EDIT, personas["admin"], [bob.value], ["bob.smith@acme.com"], "applied")
+    RevertedFix.objects.create(finding=bob, change=change, scan=scanned)
+    only = client.get("/t/acme/findings/?reverted=true").content.decode()
+    assert "bob smith@acme.com" in only and "ann@corp.local" not in only
+    assert "ann@corp.local" in client.get("/t/acme/findings/?reverted=false").content.decode()

@@ -1,4 +1,5 @@
 import django_filters
+from django import forms
 from django.db.models import Q
 
 from identityhub.lib import rules
@@ -23,8 +24,9 @@ class FindingFilter(django_filters.FilterSet):
     forest = django_filters.ModelChoiceFilter(queryset=None)
     ou = django_filters.CharFilter(method="in_ou", label="OU")
     reverted = django_filters.BooleanFilter(
-        field_name="reverted_fixes", lookup_expr="isnull", exclude=True, label="Fix undone in AD", distinct=True
-    )
+        field_name="reverted_fixes", lookup_expr="isnull", exclude=True, label="Fix undone in AD", distinct=True,
+        widget=forms.Select(choices=[("", "Any"), ("true", "Yes"), ("false", "No")]),  # not "Unknown"
+    )  # fmt: skip
     object_class = django_filters.ChoiceFilter(
         choices=[(c, c) for c in ("user", "inetOrgPerson", "contact", "group")], label="Class"
     )
