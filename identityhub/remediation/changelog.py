@@ -46,19 +46,24 @@ def _export_query(request) -> str:
     return params.urlencode()
 
 
-@require_GET
-@tenant_view("view")
-def change_list(request, tenant):
-    filterset = _filtered(request, tenant)
-    table = _table(request, filterset.qs)
-    RequestConfig(request, paginate={"per_page": PER_PAGE}).configure(table)
-    context = {
+def _list_context(request, tenant, filterset, table) -> dict:
+    """A filtered list page: its table, and export links that take the same filter (for roles that may export)."""
+    return {
         "tenant": tenant,
         "filter": filterset,
         "table": table,
         "export_query": _export_query(request),
         "can_export": "export" in request.tenant_permissions,
     }
+
+
+@require_GET
+@tenant_view("view")
+def change_list(request, tenant):
+    filterset = _filtered(request, tenant)
+    table = _table(request, filterset.qs)
+    RequestConfig(request, paginate={"per_page": PER_PAGE}).configure(table)
+    context = _list_context(request, tenant, filterset, table)
     template = TEMPLATE + "#changes" if request.htmx and request.htmx.target == "changes" else TEMPLATE
     return render(request, template, context)
 
@@ -158,13 +163,7 @@ def waiver_list(request, tenant):
     filterset = WaiverFilter(request.GET, queryset=queryset)
     table = WaiverTable(filterset.qs)
     RequestConfig(request, paginate={"per_page": PER_PAGE}).configure(table)
-    context = {
-        "tenant": tenant,
-        "filter": filterset,
-        "table": table,
-        "export_query": _export_query(request),
-        "can_export": "export" in request.tenant_permissions,
-    }
+    context = _list_context(request, tenant, filterset, table)
     template = "remediation/waiver_list.html"
     if request.htmx and request.htmx.target == "waivers":
         template += "#waivers"
