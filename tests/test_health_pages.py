@@ -282,3 +282,17 @@ def test_a_pasted_private_key_is_not_sent_back_with_a_form_error(client, persona
     response = client.post("/t/acme/health/connection/", _form(standin, certificate_key=key))
     assert response.status_code == 200  # the form has an error
     assert "not-really-a-key" not in response.content.decode()
+
+
+def test_recent_pulls_are_listed_with_why_they_failed_even_without_a_snapshot(client, personas, tenant, standin):
+    connect(tenant, standin)
+    standin.fault("/organization", 403, times=None)
+    for _ in range(2):
+        with pytest.raises(pulls.graph.GraphPermissionError):
+            pulls.pull(tenant, user=personas["admin"])
+    client.force_login(personas["auditor"])
+    page = client.get("/t/acme/health/").content.decode()
+    assert "No health data yet" in page  # no pull ever succeeded
+    recent = page[page.index('id="recent-pulls"') :]
+    assert recent.count("Organization.Read.All") == 2 and recent.count(">admin<") == 2
+    assert recent.count("status-failed") == 2

@@ -91,6 +91,12 @@ class HealthPull(models.Model):
     def is_active(self) -> bool:
         return self.status in self.ACTIVE
 
+    @property
+    def seconds(self) -> float | None:
+        if self.started and self.finished:
+            return (self.finished - self.started).total_seconds()
+        return None
+
 
 class SyncSnapshot(models.Model):
     """What Graph said about the tenant's sync at one successful pull; kept as history."""

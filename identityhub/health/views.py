@@ -21,6 +21,9 @@ from .tables import ProvisioningErrorTable
 TREND_POINTS = 336  # a week of pulls every 30 minutes
 
 
+RECENT_PULLS = 10
+
+
 @require_GET
 @tenant_view("view")
 def health(request, tenant):
@@ -51,6 +54,8 @@ def health(request, tenant):
         awaiting_sync=resolved.exclude(verified).count(),
         verified_clean=resolved.filter(verified).count(),
         recently_resolved=resolved.order_by("-resolved_at")[:15],
+        # Also when no pull ever succeeded: the errors of the attempts are what an admin needs then.
+        recent_pulls=HealthPull.objects.filter(tenant=tenant).select_related("triggered_by")[:RECENT_PULLS],
     )
     return render(request, "health/health.html", context)
 
