@@ -360,6 +360,9 @@ def run(args) -> int:
                 print(f"  scan {name}: {scan.status}, read {scan.objects_read:,}, in scope {scan.objects_in_scope:,}, "
                       f"excluded {scan.objects_excluded:,} {scan.exclusion_counts}, findings {scan.findings_count:,}, "
                       f"{seconds:.2f} s, pipeline timings {scan.timings}")  # fmt: skip
+        if problems:  # no rates or verdicts from scans that did not do the work
+            print("BROKEN: " + "; ".join(problems))
+            return 1
         print()
         print(f"raw read rate:        {raw_rate:10,.0f} entries/s  ({raw_entries:,} in {raw_seconds:.2f} s, "
               f"best of {', '.join(f'{s:.2f}' for _, s in reads)} s)")  # fmt: skip
@@ -376,9 +379,6 @@ def run(args) -> int:
         print(f"time N / time N/10:   {scaling:10.2f}         ({large_seconds:.2f} s / {small_seconds:.2f} s) "
               f"target <= {SCALING_TARGET:g}: {_verdict(scaling <= SCALING_TARGET)}")  # fmt: skip
         print(f"load average now:     {_load()} (other work on this machine slows the two-process scan first)")
-        if problems:
-            print("BROKEN: " + "; ".join(problems))
-            return 1
         return 0
     finally:
         bench.stop()
