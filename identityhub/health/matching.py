@@ -15,7 +15,7 @@ from collections import defaultdict
 
 from django.db.models import F, Q
 
-from identityhub.lib.rules.duplicates import ADDRESS
+from identityhub.lib.rules.duplicates import ADDRESS, all_keys
 from identityhub.scans.models import DirectoryObject, Finding, IdentityKey, ScanRun, StagedFinding
 from identityhub.scans.pipeline import finding_on_key, merge_findings
 
@@ -215,9 +215,10 @@ def verify_fixed(tenant, last_sync, synced_clean_identities, errors: list[Provis
     erroring = {(e.matched_forest_id, e.matched_guid) for e in errors if e.matched_guid}
     keys: dict[tuple[int, uuid.UUID], set[str]] = defaultdict(set)
     for chunk in _chunks({guid for _, guid in objects}):
-        rows = IdentityKey.objects.filter(scan__in=_current_scans(tenant), kind=ADDRESS, guid__in=chunk)
-        for forest_id, guid, value in rows.values_list("forest_id", "guid", "value"):
-            keys[(forest_id, guid)].add(value)
+        # The addresses from each object's snapshot (its identity keys are indexed by value only).
+        rows = DirectoryObject.objects.filter(scan__in=_current_scans(tenant), guid__in=chunk).select_related("forest")
+        for obj in rows:
+            keys[(obj.forest_id, obj.guid)] = {value for kind, value in all_keys(obj.as_entry()) if kind == ADDRESS}
     arrived: dict[int, list[uuid.UUID]] = defaultdict(list)
     for forest_id, guid in objects:
         if (forest_id, guid) in erroring:

@@ -14,7 +14,7 @@ from identityhub.scans.pipeline import context_for
 from identityhub.scans.sources import RULE_ATTRIBUTES, directory_settings
 
 from .models import Change, Waiver
-from .recheck import current_snapshot, entry_from_snapshot, is_taken_for, refresh_object
+from .recheck import current_snapshot, is_taken_for, refresh_object
 
 # Attributes whose removal leaves the object without a value it needs.
 SINGLE_VALUED = {"userprincipalname", "mail", "mailnickname", "displayname", "samaccountname", "targetaddress"}
@@ -35,7 +35,7 @@ def vet_value(finding: Finding, new_value: str) -> list[str]:
         return ["The object is not in the forest's current scan; scan again first."]
     if not new_value.strip():
         return ["Enter a value, or use Remove."]
-    entry = entry_from_snapshot(snapshot)
+    entry = snapshot.as_entry()
     ctx = context_for(finding.tenant)
     problems = rules.check_value(
         entry, finding.attribute, new_value, ctx, is_taken=is_taken_for(finding.tenant, finding.guid)

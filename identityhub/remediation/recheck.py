@@ -2,32 +2,19 @@
 
 from __future__ import annotations
 
-import base64
-import uuid
-
 from django.db import transaction
 from django.utils import timezone
 
 from identityhub.lib import rules
 from identityhub.lib.entry import Entry
+from identityhub.lib.rules.duplicates import all_keys
 from identityhub.scans import pipeline
 from identityhub.scans.models import DirectoryObject, Finding, IdentityKey, ScanRun, StagedFinding
 
 
-def entry_from_snapshot(obj: DirectoryObject) -> Entry:
-    """The Entry a scan stored, as the rules saw it (binary values back to bytes)."""
-    attributes = {
-        name: [base64.b64decode(v[4:]) if isinstance(v, str) and v.startswith("b64:") else v for v in values]
-        for name, values in obj.attributes.items()
-    }
-    attributes["objectguid"] = [uuid.UUID(str(obj.guid)).bytes_le]
-    return Entry(dn=obj.dn, attributes=attributes, source=obj.forest.name)
-
-
 def current_snapshot(forest, guid) -> DirectoryObject | None:
-    return (
-        DirectoryObject.objects.filter(forest=forest, guid=guid, scan__is_current=True).select_related("forest").first()
-    )
+    current = DirectoryObject.objects.filter(scan__forest=forest, scan__is_current=True, guid=guid)
+    return current.select_related("forest").first()
 
 
 def is_taken_for(tenant, guid):
@@ -47,8 +34,10 @@ def refresh_object(forest, entry: Entry | None, guid, *, duplicates: bool = True
         return
     now = timezone.now()
     with transaction.atomic():
-        DirectoryObject.objects.filter(scan=scan, guid=guid).delete()
-        IdentityKey.objects.filter(scan=scan, guid=guid).delete()
+        for old in DirectoryObject.objects.filter(scan=scan, guid=guid).select_related("forest"):
+            values = {value for _, value in all_keys(old.as_entry())}
+            IdentityKey.objects.filter(scan=scan, value__in=values, guid=guid).delete()
+            old.delete()
         ctx = pipeline.context_for(scan.tenant)
         if entry is not None and not rules.exclusion_reason(entry, ctx):
             writer = pipeline.StagingWriter(scan, ctx)

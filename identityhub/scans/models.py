@@ -5,11 +5,15 @@ only when it completes does it become the forest's current picture (ScanRun.is_c
 its findings merged into Finding. A failed scan leaves the previous picture untouched.
 """
 
+import base64
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
+from identityhub.lib.entry import Entry
 from identityhub.tenants.models import Forest, Tenant
 
 
@@ -104,11 +108,23 @@ class DirectoryObject(models.Model):
     usn_changed = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
+        # The one index besides the key: every index is upkeep for each object a scan writes, and
+        # one whose keys arrive in random order (GUIDs, addresses) touches a random page per row,
+        # which at a million objects outgrows the database's cache (bench/scan_bench.py, issue 3).
+        # An object's history across scans goes through the forest's few ScanRuns.
         constraints = [models.UniqueConstraint(fields=["scan", "guid"], name="one_object_per_guid_per_scan")]
-        indexes = [models.Index(fields=["forest", "guid"])]
 
     def __str__(self):
         return self.dn
+
+    def as_entry(self) -> Entry:
+        """The Entry the scan stored, as the rules saw it (binary values back to bytes)."""
+        attributes = {
+            name: [base64.b64decode(v[4:]) if isinstance(v, str) and v.startswith("b64:") else v for v in values]
+            for name, values in self.attributes.items()
+        }
+        attributes["objectguid"] = [uuid.UUID(str(self.guid)).bytes_le]
+        return Entry(dn=self.dn, attributes=attributes, source=self.forest.name)
 
 
 class IdentityKey(models.Model):
@@ -123,8 +139,9 @@ class IdentityKey(models.Model):
     raw = models.TextField()
 
     class Meta:
-        # Duplicates and vetting look values up whatever their kind; edits replace one object's keys.
-        indexes = [models.Index(fields=["scan", "value"]), models.Index(fields=["scan", "guid"])]
+        # Duplicates, vetting and an edit's re-check look values up (an object's own keys too: by
+        # the values its snapshot holds). No index by GUID: see DirectoryObject.Meta.
+        indexes = [models.Index(fields=["scan", "value"])]
 
     def __str__(self):
         return f"{self.kind}:{self.value}"

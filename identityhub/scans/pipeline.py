@@ -431,6 +431,7 @@ def finalize(scan: ScanRun, *, read: int, in_scope: int, exclusions: Counter) ->
     with transaction.atomic():
         # Forest scans of one tenant finish one at a time: duplicates span all their forests.
         Tenant.objects.select_for_update().filter(pk=scan.tenant_id).first()
+        _prepare_planner()
         vet_suggestions(scan)
         forest_findings = (
             Finding.objects.filter(forest=scan.forest_id)
@@ -456,6 +457,25 @@ def finalize(scan: ScanRun, *, read: int, in_scope: int, exclusions: Counter) ->
             rule_counts=_counts(open_findings, "rule"),
             severity_counts=_counts(open_findings, "severity"),
         )
+
+
+def _prepare_planner() -> None:
+    """PostgreSQL: fresh statistics and room to sort, before finalize's joins over the new rows.
+
+    The scan has just added a million rows or more that autovacuum has not sampled yet: with the
+    old figures the planner takes thousands of staged findings for one and picks nested loops
+    that turn quadratic (a million objects: minutes instead of seconds; bench/scan_bench.py).
+    ANALYZE samples a fixed number of rows, so it costs about the same at any size.
+    """
+    if connection.vendor != "postgresql":
+        return
+    tables = ", ".join(connection.ops.quote_name(m._meta.db_table) for m in _FINALIZE_TABLES)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL work_mem = '128MB'")  # the duplicates GROUP BY in memory, this transaction only
+        cursor.execute(f"ANALYZE {tables}")
+
+
+_FINALIZE_TABLES = (StagedFinding, IdentityKey, DirectoryObject, Finding)
 
 
 def _counts(queryset, field: str) -> dict:

@@ -56,7 +56,7 @@ def finding_list(request, tenant):
 def object_detail(request, tenant, pk, guid):
     forest = get_forest_for_user(request, tenant, pk)
     snapshots = (
-        DirectoryObject.objects.filter(forest=forest, guid=guid).select_related("scan").order_by("-scan__created")
+        DirectoryObject.objects.filter(scan__forest=forest, guid=guid).select_related("scan").order_by("-scan__created")
     )
     latest = snapshots.first()
     findings = (

@@ -91,6 +91,18 @@ def identity_keys_in_scope(entry: Entry, ctx: Context) -> list[tuple[str, str, s
     return keys
 
 
+def all_keys(entry: Entry) -> set[tuple[str, str]]:
+    """Every (kind, normalized) key the entry's values could occupy under any rule set: a superset
+    of identity_keys(), to find an object's stored keys by value."""
+    keys = set()
+    for attribute in KEYED_ATTRIBUTES:
+        for raw in texts(entry, attribute):
+            key = key_of(attribute, raw)
+            if key is not None and key[1]:
+                keys.add(key)
+    return keys
+
+
 class DuplicateFinder:
     """Streaming, O(n) duplicate detection across any number of sources.
 
