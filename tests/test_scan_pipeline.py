@@ -6,7 +6,7 @@ import pytest
 
 from identityhub.lib.entry import Entry
 from identityhub.scans import pipeline
-from identityhub.scans.models import DirectoryObject, Finding, ScanRun
+from identityhub.scans.models import DirectoryObject, Finding, IdentityKey, ScanRun, StagedKey
 from identityhub.tenants.models import Forest
 
 pytestmark = pytest.mark.django_db
@@ -150,6 +150,10 @@ def test_background_writes_store_every_batch_across_batches(forest, monkeypatch)
     assert scan.status == "completed" and scan.objects_in_scope == 50
     assert DirectoryObject.objects.filter(scan=scan).count() == 50
     assert Finding.objects.filter(rule="upn.character", status="open").count() == 50
+    # Identity keys are staged while the scan runs and published in value order when it completes.
+    keys = list(IdentityKey.objects.filter(scan=scan).order_by("pk").values_list("value", flat=True))
+    assert len(keys) >= 50 and keys == sorted(keys)
+    assert not StagedKey.objects.exists()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -170,6 +174,7 @@ def test_a_failed_background_write_fails_the_scan_and_keeps_the_picture(forest, 
     assert failed.status == "failed" and "disk full" in failed.error
     assert len(writes) < 8  # the scan stopped soon after the failure, not after reading everything
     assert not DirectoryObject.objects.filter(scan=failed).exists()  # batches 1-2 discarded too
+    assert not StagedKey.objects.exists() and not IdentityKey.objects.filter(scan=failed).exists()
     good.refresh_from_db()
     assert good.is_current
     assert set(Finding.objects.filter(status="open").values_list("dn", flat=True)) == {

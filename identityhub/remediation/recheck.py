@@ -43,6 +43,7 @@ def refresh_object(forest, entry: Entry | None, guid, *, duplicates: bool = True
             writer = pipeline.StagingWriter(scan, ctx)
             writer.add(entry, rules.check_entry(entry, ctx))
             writer.flush()
+            pipeline.publish_keys(scan)
         own = StagedFinding.objects.filter(scan=scan, guid=guid)
         scope = (
             Finding.objects.filter(forest=forest, guid=guid)

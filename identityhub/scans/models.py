@@ -147,6 +147,23 @@ class IdentityKey(models.Model):
         return f"{self.kind}:{self.value}"
 
 
+class StagedKey(models.Model):
+    """An identity key as a running scan found it; publish_keys() moves a completed scan's keys
+    into IdentityKey in value order, so IdentityKey's index grows by appending instead of taking
+    a random page per key (at a million objects, six million keys: bench/scan_bench.py)."""
+
+    scan = models.ForeignKey(ScanRun, on_delete=models.CASCADE, related_name="+")  # one value per scan: appends
+    forest = models.ForeignKey(Forest, on_delete=models.CASCADE, related_name="+", db_index=False)
+    guid = models.UUIDField()
+    kind = models.CharField(max_length=20)
+    value = models.TextField()
+    attribute = models.CharField(max_length=64)
+    raw = models.TextField()
+
+    def __str__(self):
+        return f"{self.kind}:{self.value}"
+
+
 class StagedFinding(models.Model):
     """A finding as one scan produced it, before it is merged into Finding when the scan completes."""
 

@@ -26,7 +26,7 @@ from identityhub.lib.entry import Entry
 from identityhub.lib.rules.checks import check_in_scope
 from identityhub.lib.rules.duplicates import duplicate_rule, identity_keys_in_scope, value_keys
 
-from .models import DirectoryObject, Finding, IdentityKey, ScanRun, StagedFinding
+from .models import DirectoryObject, Finding, IdentityKey, ScanRun, StagedFinding, StagedKey
 from .signals import scan_completed
 
 log = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ class StagingWriter:
         self.rule_counts: Counter = Counter()
         self.in_scope = 0
         self._objects = _Rows(DirectoryObject, _OBJECT_FIELDS)
-        self._keys = _Rows(IdentityKey, _KEY_FIELDS)
+        self._keys = _Rows(StagedKey, _KEY_FIELDS)  # into IdentityKey at the end: publish_keys()
         self._findings = _Rows(StagedFinding, _FINDING_FIELDS)
         # Rows carry UUIDs and JSON as the text the column takes (COPY and SQLite parse it), decided
         # once here: text pickles cheaply from the reader process, UUID and Jsonb objects do not.
@@ -337,6 +337,7 @@ def claim(scan_id: int) -> ScanRun | None:
 
 def discard_staging(scan: ScanRun) -> None:
     StagedFinding.objects.filter(scan=scan).delete()
+    StagedKey.objects.filter(scan=scan).delete()
     IdentityKey.objects.filter(scan=scan).delete()
     DirectoryObject.objects.filter(scan=scan).delete()
 
@@ -431,6 +432,7 @@ def finalize(scan: ScanRun, *, read: int, in_scope: int, exclusions: Counter) ->
     with transaction.atomic():
         # Forest scans of one tenant finish one at a time: duplicates span all their forests.
         Tenant.objects.select_for_update().filter(pk=scan.tenant_id).first()
+        publish_keys(scan)
         _prepare_planner()
         vet_suggestions(scan)
         forest_findings = (
@@ -457,6 +459,22 @@ def finalize(scan: ScanRun, *, read: int, in_scope: int, exclusions: Counter) ->
             rule_counts=_counts(open_findings, "rule"),
             severity_counts=_counts(open_findings, "severity"),
         )
+
+
+def publish_keys(scan: ScanRun) -> None:
+    """Move the scan's staged identity keys into IdentityKey, in the order of its index."""
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(IdentityKey._meta.get_field(name).column) for name in _KEY_FIELDS)
+    source, target = quote(StagedKey._meta.db_table), quote(IdentityKey._meta.db_table)
+    scan_column, value_column = quote(StagedKey._meta.get_field("scan").column), quote("value")
+    with connection.cursor() as cursor:
+        # Names come from the models' _meta; the scan is a parameter.
+        cursor.execute(
+            f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {source} "  # noqa: S608
+            f"WHERE {scan_column} = %s ORDER BY {value_column}",
+            [scan.pk],
+        )
+    StagedKey.objects.filter(scan=scan).delete()
 
 
 def _prepare_planner() -> None:
