@@ -117,6 +117,15 @@ def test_an_entry_read_twice_is_stored_once(forest):
     assert Finding.objects.filter(rule="upn.character").count() == 1
 
 
+def test_an_entry_read_again_in_a_later_batch_is_stored_once(forest, monkeypatch):
+    monkeypatch.setattr(pipeline, "BATCH", 1)  # the repeat arrives in a batch of its own
+    bob = user("Bob", upn="bob smith@acme.com")
+    scan = scan_with(forest, [bob, user("Ann"), bob])
+    assert scan.status == "completed" and scan.objects_in_scope == 2
+    assert DirectoryObject.objects.filter(scan=scan).count() == 2
+    assert Finding.objects.filter(rule="upn.character").count() == 1
+
+
 def test_a_suggestion_that_would_duplicate_is_withheld(forest):
     taken = user("Bob", upn="bob.smith@acme.com")
     clash = user("Rob", upn="bob.smith @acme.com")

@@ -17,7 +17,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 
-from django.db import connection, connections, transaction
+from django.db import IntegrityError, connection, connections, transaction
 from django.db.models import Case, Count, Exists, F, OuterRef, Subquery, Value, When
 from django.utils import timezone
 
@@ -104,8 +104,10 @@ class _Rows:
             return
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
-                # COPY: one stream per batch instead of a parsed and planned INSERT per row.
-                with cursor.cursor.copy(f"COPY {self.table} ({self.columns}) FROM STDIN") as copy:
+                # COPY: one stream per batch instead of a parsed and planned INSERT per row. On the
+                # driver's own cursor, so its errors are translated here (IntegrityError and so on).
+                sql = f"COPY {self.table} ({self.columns}) FROM STDIN"
+                with connection.wrap_database_errors, cursor.cursor.copy(sql) as copy:
                     for row in rows:
                         copy.write_row(row)
             else:
@@ -121,8 +123,8 @@ class StagingWriter:
     database nor the writer's state, so a scan runs it in the directory reader process (see
     run_scan); store() buffers them. Samba can return one entry twice, and base DNs may overlap:
     an object whose GUID this scan already holds is dropped with its keys and findings (within a
-    batch here, across batches by one indexed query per write), so memory stays a few batches
-    whatever the directory's size.
+    batch here, across batches by the unique constraint, see _write), so memory stays a few
+    batches whatever the directory's size.
 
     With background=True the batches are written by a thread of its own, on its own database
     connection, while the caller reads on: the database server's work (COPY, index upkeep,
@@ -222,9 +224,18 @@ class StagingWriter:
             thread.stop()
 
     def _write(self, batch: dict) -> None:
-        held = DirectoryObject.objects.filter(scan=self.scan, guid__in=list(batch))
-        stored = {self._db_uuid(guid) for guid in held.values_list("guid", flat=True)}
-        rows = [row for guid, row in batch.items() if guid not in stored]
+        # Optimistic: an object this scan already stored in an earlier batch is rare, and asking
+        # for every batch cost an index lookup per object whose plan went bad as the new scan's
+        # rows outgrew the table's statistics (bench/scan_bench.py at a million objects). The
+        # unique (scan, guid) constraint refuses the batch instead; it is then written without them.
+        try:
+            self._write_rows(list(batch.values()))
+        except IntegrityError:
+            held = DirectoryObject.objects.filter(scan=self.scan, guid__in=list(batch))
+            stored = {self._db_uuid(guid) for guid in held.values_list("guid", flat=True)}
+            self._write_rows([row for guid, row in batch.items() if guid not in stored])
+
+    def _write_rows(self, rows: list[tuple[tuple, list[tuple], list[tuple]]]) -> None:
         findings = [f for _, _, staged in rows for f in staged]
         with transaction.atomic():  # one commit per batch, not one per table
             self._objects.write([obj for obj, _, _ in rows])
