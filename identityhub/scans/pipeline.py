@@ -443,8 +443,7 @@ def finalize(scan: ScanRun, *, read: int, in_scope: int, exclusions: Counter) ->
     with transaction.atomic():
         # Forest scans of one tenant finish one at a time: duplicates span all their forests.
         Tenant.objects.select_for_update().filter(pk=scan.tenant_id).first()
-        publish_keys(scan)
-        _prepare_planner()
+        _prepare_planner(scan)
         vet_suggestions(scan)
         forest_findings = (
             Finding.objects.filter(forest=scan.forest_id)
@@ -488,23 +487,37 @@ def publish_keys(scan: ScanRun) -> None:
     StagedKey.objects.filter(scan=scan).delete()
 
 
-def _prepare_planner() -> None:
-    """PostgreSQL: fresh statistics and room to sort, before finalize's joins over the new rows.
+def _prepare_planner(scan: ScanRun) -> None:
+    """Publish the scan's keys, and on PostgreSQL give finalize's joins fresh statistics and room.
 
     The scan has just added a million rows or more that autovacuum has not sampled yet: with the
     old figures the planner takes thousands of staged findings for one and picks nested loops
     that turn quadratic (a million objects: minutes instead of seconds; bench/scan_bench.py).
-    ANALYZE samples a fixed number of rows, so it costs about the same at any size.
+    ANALYZE of the columns the joins use samples a fixed number of rows: the same cost at any
+    size. Cursors (the iterators below) are planned for the whole result, not the first rows.
     """
-    if connection.vendor != "postgresql":
-        return
-    tables = ", ".join(connection.ops.quote_name(m._meta.db_table) for m in _FINALIZE_TABLES)
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL work_mem = '128MB'")  # the duplicates GROUP BY in memory, this transaction only
-        cursor.execute(f"ANALYZE {tables}")
+    postgres = connection.vendor == "postgresql"
+    if postgres:
+        with connection.cursor() as cursor:
+            # This transaction only: sorts and the duplicates GROUP BY in memory where they fit.
+            cursor.execute("SET LOCAL work_mem = '256MB'")
+            cursor.execute("SET LOCAL cursor_tuple_fraction = 1.0")
+    publish_keys(scan)
+    if postgres:
+        quote = connection.ops.quote_name
+        with connection.cursor() as cursor:
+            for model, fields in _JOIN_COLUMNS.items():
+                columns = ", ".join(quote(model._meta.get_field(name).column) for name in fields)
+                cursor.execute(f"ANALYZE {quote(model._meta.db_table)} ({columns})")
 
 
-_FINALIZE_TABLES = (StagedFinding, IdentityKey, DirectoryObject, Finding)
+# The columns finalize's joins and filters use, per table (ANALYZE skips e.g. the JSON attributes).
+_JOIN_COLUMNS = {
+    StagedFinding: ("scan", "forest", "key", "rule", "suggestion"),
+    IdentityKey: ("scan", "kind", "value", "guid"),
+    DirectoryObject: ("scan", "guid"),
+    Finding: ("tenant", "forest", "key", "rule", "status"),
+}
 
 
 def _counts(queryset, field: str) -> dict:
