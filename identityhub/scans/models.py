@@ -95,11 +95,14 @@ class ScanRun(models.Model):
 class DirectoryObject(models.Model):
     """One object as one scan read it (the snapshot). Excluded objects are not stored."""
 
-    # No index of their own on the foreign keys of the three per-scan tables: each table's
-    # composite indexes start with them, and every index is upkeep for each of the millions of
-    # rows a scan writes (bench/scan_bench.py, issue 3).
+    # No index of their own on the foreign keys of the per-scan tables: each table's composite
+    # indexes start with them, and every index is upkeep for each of the millions of rows a scan
+    # writes (bench/scan_bench.py, issue 3). Nor a database constraint on `forest` (the scan's
+    # forest, already guarded through `scan`): each constraint is a trigger query per row at commit.
+    # The identity-key tables have none at all: their rows are written in the same transaction as
+    # the objects they belong to (staging) or while finalize holds the scan's row (publishing).
     scan = models.ForeignKey(ScanRun, on_delete=models.CASCADE, related_name="directory_objects", db_index=False)
-    forest = models.ForeignKey(Forest, on_delete=models.CASCADE, related_name="+", db_index=False)
+    forest = models.ForeignKey(Forest, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
     guid = models.UUIDField()
     dn = models.TextField()
     object_class = models.CharField(max_length=30)
@@ -130,8 +133,8 @@ class DirectoryObject(models.Model):
 class IdentityKey(models.Model):
     """A value that must be unique tenant-wide (UPN, SMTP address, mail...), normalised as Entra compares."""
 
-    scan = models.ForeignKey(ScanRun, on_delete=models.CASCADE, related_name="+", db_index=False)
-    forest = models.ForeignKey(Forest, on_delete=models.CASCADE, related_name="+", db_index=False)
+    scan = models.ForeignKey(ScanRun, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
+    forest = models.ForeignKey(Forest, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
     guid = models.UUIDField()
     kind = models.CharField(max_length=20)
     value = models.TextField()
@@ -152,8 +155,8 @@ class StagedKey(models.Model):
     into IdentityKey in value order, so IdentityKey's index grows by appending instead of taking
     a random page per key (at a million objects, six million keys: bench/scan_bench.py)."""
 
-    scan = models.ForeignKey(ScanRun, on_delete=models.CASCADE, related_name="+")  # one value per scan: appends
-    forest = models.ForeignKey(Forest, on_delete=models.CASCADE, related_name="+", db_index=False)
+    scan = models.ForeignKey(ScanRun, on_delete=models.CASCADE, related_name="+", db_constraint=False)  # appends
+    forest = models.ForeignKey(Forest, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
     guid = models.UUIDField()
     kind = models.CharField(max_length=20)
     value = models.TextField()
@@ -168,7 +171,7 @@ class StagedFinding(models.Model):
     """A finding as one scan produced it, before it is merged into Finding when the scan completes."""
 
     scan = models.ForeignKey(ScanRun, on_delete=models.CASCADE, related_name="+", db_index=False)
-    forest = models.ForeignKey(Forest, on_delete=models.CASCADE, related_name="+", db_index=False)
+    forest = models.ForeignKey(Forest, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
     key = models.CharField(max_length=64)
     guid = models.UUIDField()
     dn = models.TextField()
