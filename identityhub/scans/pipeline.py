@@ -569,8 +569,10 @@ def merge_findings(scan: ScanRun, scope, staged, now) -> None:
         resolved_at=None,
     )
     # NOT EXISTS, not NOT IN: PostgreSQL plans it as an anti-join whatever the number of findings
-    # (NOT IN over a subquery larger than work_mem is re-run for every row).
-    known = scope.filter(forest=OuterRef("forest"), key=OuterRef("key"))
+    # (NOT IN over a subquery larger than work_mem is re-run for every row). Probed by (forest,
+    # key) alone, which the unique index answers whatever the statistics say; the key holds the
+    # rule, so a finding with it is in `scope` exactly when the staged one belongs there.
+    known = Finding.objects.filter(forest=OuterRef("forest"), key=OuterRef("key"))
     new = staged.exclude(Exists(known)).order_by("pk")
     batch = []
     for s in new.iterator(chunk_size=BATCH):
