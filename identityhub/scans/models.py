@@ -130,11 +130,9 @@ class DirectoryObject(models.Model):
         return Entry(dn=self.dn, attributes=attributes, source=self.forest.name)
 
 
-class IdentityKey(models.Model):
-    """A value that must be unique tenant-wide (UPN, SMTP address, mail...), normalised as Entra compares."""
+class KeyColumns(models.Model):
+    """What an identity key holds: the object, the kind and normalised value, and where it came from."""
 
-    scan = models.ForeignKey(ScanRun, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
-    forest = models.ForeignKey(Forest, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
     guid = models.UUIDField()
     kind = models.CharField(max_length=20)
     value = models.TextField()
@@ -142,29 +140,31 @@ class IdentityKey(models.Model):
     raw = models.TextField()
 
     class Meta:
-        # Duplicates, vetting and an edit's re-check look values up (an object's own keys too: by
-        # the values its snapshot holds). No index by GUID: see DirectoryObject.Meta.
-        indexes = [models.Index(fields=["scan", "value"])]
+        abstract = True
 
     def __str__(self):
         return f"{self.kind}:{self.value}"
 
 
-class StagedKey(models.Model):
+class IdentityKey(KeyColumns):
+    """A value that must be unique tenant-wide (UPN, SMTP address, mail...), normalised as Entra compares."""
+
+    scan = models.ForeignKey(ScanRun, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
+    forest = models.ForeignKey(Forest, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
+
+    class Meta:
+        # Duplicates, vetting and an edit's re-check look values up (an object's own keys too: by
+        # the values its snapshot holds). No index by GUID: see DirectoryObject.Meta.
+        indexes = [models.Index(fields=["scan", "value"])]
+
+
+class StagedKey(KeyColumns):
     """An identity key as a running scan found it; publish_keys() moves a completed scan's keys
     into IdentityKey in value order, so IdentityKey's index grows by appending instead of taking
     a random page per key (at a million objects, six million keys: bench/scan_bench.py)."""
 
     scan = models.ForeignKey(ScanRun, on_delete=models.CASCADE, related_name="+", db_constraint=False)  # appends
     forest = models.ForeignKey(Forest, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
-    guid = models.UUIDField()
-    kind = models.CharField(max_length=20)
-    value = models.TextField()
-    attribute = models.CharField(max_length=64)
-    raw = models.TextField()
-
-    def __str__(self):
-        return f"{self.kind}:{self.value}"
 
 
 class StagedFinding(models.Model):
