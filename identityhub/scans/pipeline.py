@@ -443,7 +443,9 @@ def finalize(scan: ScanRun, *, read: int, in_scope: int, exclusions: Counter) ->
     with transaction.atomic():
         # Forest scans of one tenant finish one at a time: duplicates span all their forests.
         Tenant.objects.select_for_update().filter(pk=scan.tenant_id).first()
-        _prepare_planner(scan)
+        _tune_planner()
+        publish_keys(scan)
+        _refresh_statistics()
         vet_suggestions(scan)
         forest_findings = (
             Finding.objects.filter(forest=scan.forest_id)
@@ -487,28 +489,30 @@ def publish_keys(scan: ScanRun) -> None:
     StagedKey.objects.filter(scan=scan).delete()
 
 
-def _prepare_planner(scan: ScanRun) -> None:
-    """Publish the scan's keys, and on PostgreSQL give finalize's joins fresh statistics and room.
+def _tune_planner() -> None:
+    """PostgreSQL, this transaction only: room for finalize's sorts (the keys' order, the
+    duplicates GROUP BY), and cursors (the iterators below) planned for the whole result."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL work_mem = '256MB'")
+            cursor.execute("SET LOCAL cursor_tuple_fraction = 1.0")
+
+
+def _refresh_statistics() -> None:
+    """PostgreSQL: ANALYZE the columns finalize's joins use, before they run.
 
     The scan has just added a million rows or more that autovacuum has not sampled yet: with the
     old figures the planner takes thousands of staged findings for one and picks nested loops
     that turn quadratic (a million objects: minutes instead of seconds; bench/scan_bench.py).
-    ANALYZE of the columns the joins use samples a fixed number of rows: the same cost at any
-    size. Cursors (the iterators below) are planned for the whole result, not the first rows.
+    ANALYZE samples a fixed number of rows: the same cost at any size.
     """
-    postgres = connection.vendor == "postgresql"
-    if postgres:
-        with connection.cursor() as cursor:
-            # This transaction only: sorts and the duplicates GROUP BY in memory where they fit.
-            cursor.execute("SET LOCAL work_mem = '256MB'")
-            cursor.execute("SET LOCAL cursor_tuple_fraction = 1.0")
-    publish_keys(scan)
-    if postgres:
-        quote = connection.ops.quote_name
-        with connection.cursor() as cursor:
-            for model, fields in _JOIN_COLUMNS.items():
-                columns = ", ".join(quote(model._meta.get_field(name).column) for name in fields)
-                cursor.execute(f"ANALYZE {quote(model._meta.db_table)} ({columns})")
+    if connection.vendor != "postgresql":
+        return
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        for model, fields in _JOIN_COLUMNS.items():
+            columns = ", ".join(quote(model._meta.get_field(name).column) for name in fields)
+            cursor.execute(f"ANALYZE {quote(model._meta.db_table)} ({columns})")
 
 
 # The columns finalize's joins and filters use, per table (ANALYZE skips e.g. the JSON attributes).
