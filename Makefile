@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: run test lint bench lab-deps browser-deps clean
+.PHONY: run test lint bench bench-scale lab-deps browser-deps clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ lint: $(VENV)/.dev
 bench: $(VENV)/.dev
 	$(PY) bench/scan_bench.py $(BENCH_ARGS)
 	$(PY) bench/export_bench.py $(EXPORT_BENCH_ARGS)
+
+# A large forest scanned twice into PostgreSQL, then its pages under load (issue 18); see the file's docstring.
+bench-scale: $(VENV)/.dev
+	$(PY) bench/scale_bench.py $(BENCH_SCALE_ARGS)
 
 # Debian packages the tests use: Samba AD DC and slapd for the directory lab, Chromium for pages,
 # docker-compose to validate docker-compose.yml. Needs root; starts no system daemon.
