@@ -89,6 +89,11 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'identityhub.sqlite3'}"),
 }
+# Persistent connections: a new PostgreSQL connection per request costs a process fork on the
+# server (several ms) and, under load, a connection storm. Checked before reuse, so a restarted
+# database server costs one failed check, not an error page.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The worker and the web process write at once: wait for the lock instead of failing. WAL lets
     # pages read while a scan writes; a 64 MB page cache keeps a large scan's indexes in memory.
