@@ -1,6 +1,7 @@
 """API authentication with Entra access tokens issued for this app (a managed identity, a daemon
 with client credentials, or a user through another app): ``Authorization: Bearer <token>``."""
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 
@@ -37,3 +38,18 @@ class EntraBearerAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request):
         return "Bearer"
+
+
+class EntraBearerScheme(OpenApiAuthenticationExtension):
+    """The scheme in the OpenAPI document (drf-spectacular finds it by target_class)."""
+
+    target_class = EntraBearerAuthentication
+    name = "entraBearer"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": "An Entra ID access token issued for IdentityHub (audience: its client ID or api:// URI).",
+        }
