@@ -42,6 +42,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import jwt
 import trustme
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 TOKEN_LIFETIME = 3600
@@ -88,6 +90,8 @@ class OIDCStandIn:
         self.tamper: dict = {}  # claims overriding those of the next ID token
         self.sign_with = "published"  # or "rogue"
         self.forge_state = False
+        self.deny = False  # the user cancels at Entra: error=access_denied comes back
+        self.certificate: x509.Certificate | None = None  # a client certificate instead of the secret
         self.member_objects_calls: list[str] = []  # oid of each getMemberObjects caller
         self.logouts: list[str] = []
         self._codes: dict[str, Issued] = {}
@@ -268,11 +272,44 @@ class OIDCStandIn:
                 self.next_user, self.client_id, redirect_uri, query.get("nonce"), query["code_challenge"], tenant
             )
         state = "forged-" + secrets.token_urlsafe(8) if self.forge_state else query.get("state", "")
+        if self.deny:
+            answer = {"error": "access_denied", "error_description": "AADSTS65004: User declined to consent."}
+            return request.redirect(f"{redirect_uri}?{urlencode(answer | {'state': state})}")
         request.redirect(f"{redirect_uri}?{urlencode({'code': code, 'state': state, 'session_state': 'x'})}")
 
+    def use_certificate(self, key_type: str = "RSA") -> tuple[str, str]:
+        """Register a client certificate for the app; returns (PEM key + certificate, SHA-1 thumbprint).
+        Entra accepts RSA keys only; ``key_type="ECDSA"`` makes one it would refuse."""
+        kind = trustme.KeyType[key_type]
+        leaf = trustme.CA(key_type=kind).issue_cert("identityhub-client", key_type=kind)
+        self.certificate = x509.load_pem_x509_certificate(leaf.cert_chain_pems[0].bytes())
+        thumbprint = self.certificate.fingerprint(hashes.SHA1()).hex()  # noqa: S303 (x5t is SHA-1 by definition)
+        return leaf.private_key_and_cert_chain_pem.bytes().decode(), thumbprint
+
+    def _client_problem(self, tenant: str, form: dict) -> str | None:
+        if form.get("client_id") != self.client_id:
+            return "Application not found in the directory."
+        assertion = form.get("client_assertion")
+        if assertion is None:
+            return None if form.get("client_secret") == self.client_secret else "Invalid client secret provided."
+        if self.certificate is None:
+            return "No certificate is registered for the app."
+        try:
+            jwt.decode(
+                assertion,
+                self.certificate.public_key(),
+                algorithms=["RS256", "PS256"],
+                audience=f"{self.url}/{tenant}/oauth2/v2.0/token",
+                issuer=self.client_id,
+            )
+        except jwt.PyJWTError as exc:
+            return f"Client assertion failed signature validation: {exc}"
+        return None
+
     def _token(self, request: _Handler, tenant: str, form: dict) -> None:
-        if form.get("client_id") != self.client_id or form.get("client_secret") != self.client_secret:
-            return request.send_json(401, _aad_error("invalid_client", 7000215, "Invalid client secret provided."))
+        problem = self._client_problem(tenant, form)
+        if problem:
+            return request.send_json(401, _aad_error("invalid_client", 7000215, problem))
         grant = form.get("grant_type")
         if grant == "client_credentials":
             # The app itself: its roles are those assigned to the service principal (next_user).

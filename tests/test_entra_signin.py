@@ -184,3 +184,29 @@ def test_without_entra_settings_the_button_is_absent_and_its_urls_404(client, db
     assert b"sign-in-microsoft" not in client.get("/login/").content
     assert client.get("/auth/entra/login/").status_code == 404
     assert client.get("/auth/entra/callback/").status_code == 404
+
+
+def test_a_client_certificate_works_instead_of_a_secret_and_a_wrong_secret_is_named(client, idp, settings):
+    settings.ENTRA_CLIENT_SECRET = "not-the-secret"
+    refused = sign_in(client, idp, person())
+    assert refused.status_code == 403 and b"Invalid client secret" in refused.content
+    settings.ENTRA_CLIENT_SECRET = ""
+    settings.ENTRA_CLIENT_CERTIFICATE, settings.ENTRA_CLIENT_CERTIFICATE_THUMBPRINT = idp.use_certificate("ECDSA")
+    unusable = sign_in(client, idp, person())
+    assert unusable.status_code == 502 and b"needs an RSA private key" in unusable.content
+    settings.ENTRA_CLIENT_CERTIFICATE, settings.ENTRA_CLIENT_CERTIFICATE_THUMBPRINT = idp.use_certificate()
+    assert sign_in(client, idp, person()).status_code == 302
+    assert signed_in_user(client).entra_identity.upn == "ada@contoso.com"
+
+
+def test_a_sign_in_cancelled_at_microsoft_says_so(client, idp):
+    idp.deny = True
+    answer = sign_in(client, idp, person())
+    assert answer.status_code == 403 and b"did not sign you in: access_denied" in answer.content
+    assert signed_in_user(client) is None
+
+
+def test_an_unreachable_entra_gives_a_page_naming_the_host_not_a_500(client, idp, settings):
+    settings.ENTRA_AUTHORITY_HOST = "127.0.0.1:9"  # discard port: nothing listens
+    answer = client.get("/auth/entra/login/")
+    assert answer.status_code == 502 and b"Cannot" in answer.content and b"127.0.0.1:9" in answer.content

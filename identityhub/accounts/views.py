@@ -29,6 +29,7 @@ REFUSAL_TITLES = {
     "signature": "The token's signature is not valid",
     "disabled": "Your IdentityHub account is disabled",
     "unreachable": "Microsoft Entra ID cannot be reached",
+    "credential": "IdentityHub's own credential for Entra ID is not usable",
 }
 
 
@@ -44,7 +45,7 @@ class LoginView(auth_views.LoginView):
 
 
 def _refused(request, reason: str, message: str):
-    status = 502 if reason == "unreachable" else 403
+    status = 502 if reason in ("unreachable", "credential") else 403  # our side, not the user's
     title = REFUSAL_TITLES.get(reason, "Sign-in refused")
     context = {"title": title, "message": message, "reason": reason}
     return render(request, "accounts/refused.html", context, status=status)

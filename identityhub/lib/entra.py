@@ -220,6 +220,15 @@ class EntraClient:
             raise EntraRefused("nonce", "The ID token was not issued for this sign-in (nonce).") from exc
         except requests.RequestException as exc:
             raise EntraRefused("unreachable", f"Cannot reach Microsoft Entra ID: {_short(exc)}") from exc
+        except Exception as exc:
+            if self.settings.client_secret:
+                raise
+            # msal/PyJWT raise assorted types for a key they cannot sign the client assertion with.
+            raise EntraRefused(
+                "credential",
+                "IdentityHub cannot sign in to Entra ID with its certificate (ENTRA_CLIENT_CERTIFICATE "
+                f"needs an RSA private key): {type(exc).__name__}",
+            ) from exc
         if "error" in result or "id_token" not in result:
             raise EntraRefused(
                 "error",
