@@ -91,6 +91,7 @@ class OIDCStandIn:
         self.sign_with = "published"  # or "rogue"
         self.forge_state = False
         self.deny = False  # the user cancels at Entra: error=access_denied comes back
+        self.graph_denies = False  # getMemberObjects answers 403 (GroupMember.Read.All not consented)
         self.certificate: x509.Certificate | None = None  # a client certificate instead of the secret
         self.member_objects_calls: list[str] = []  # oid of each getMemberObjects caller
         self.logouts: list[str] = []
@@ -351,6 +352,10 @@ class OIDCStandIn:
             user = self._graph_tokens.get(auth.removeprefix("Bearer "))
         if user is None:
             return request.send_json(401, {"error": {"code": "InvalidAuthenticationToken", "message": "no token"}})
+        if method == "POST" and segments == ["me", "getMemberObjects"] and self.graph_denies:
+            return request.send_json(
+                403, {"error": {"code": "Authorization_RequestDenied", "message": "Insufficient privileges."}}
+            )
         if method == "POST" and segments == ["me", "getMemberObjects"]:
             try:
                 json.loads(body or b"{}")

@@ -54,6 +54,19 @@ def test_sign_in_with_microsoft_end_to_end_then_sign_out_of_both(live_server, br
     page.wait_for_url("**/login/?next=/t/acme/")
 
 
+def test_a_refusal_in_the_browser_is_a_page_that_says_what_is_wrong(live_server, browser_page, idp):
+    page = browser_page
+    idp.tamper = {"aud": str(uuid.uuid4())}
+    idp.next_user = person()
+    page.goto(f"{live_server.url}/login/")
+    page.click("#sign-in-microsoft")
+    page.wait_for_selector("h2.refusal")
+    assert page.inner_text("h2.refusal") == "The token is for another application"
+    screenshot(page, "entra-refused-audience-1440")
+    page.click("text=Back to sign-in")
+    page.wait_for_selector("#sign-in-microsoft")
+
+
 def test_local_login_false_page_and_the_mapping_on_the_tenant_page(
     live_server, browser_page, idp, settings, tenant, personas
 ):

@@ -210,3 +210,20 @@ def test_an_unreachable_entra_gives_a_page_naming_the_host_not_a_500(client, idp
     settings.ENTRA_AUTHORITY_HOST = "127.0.0.1:9"  # discard port: nothing listens
     answer = client.get("/auth/entra/login/")
     assert answer.status_code == 502 and b"Cannot" in answer.content and b"127.0.0.1:9" in answer.content
+
+
+def test_overage_whose_groups_graph_will_not_give_is_refused_not_signed_in_without_roles(client, idp, tenant):
+    idp.group_limit, idp.graph_denies = 1, True
+    answer = sign_in(client, idp, person(groups=[str(uuid.uuid4()), str(uuid.uuid4())]))
+    assert answer.status_code == 403 and b"more groups than fit in a token" in answer.content
+    assert signed_in_user(client) is None
+
+
+def test_a_user_disabled_in_identityhub_is_refused(client, idp):
+    ada = person()
+    sign_in(client, idp, ada)
+    User.objects.update(is_active=False)
+    client.logout()
+    answer = sign_in(client, idp, ada)
+    assert answer.status_code == 403 and b"disabled" in answer.content
+    assert signed_in_user(client) is None

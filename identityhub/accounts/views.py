@@ -30,6 +30,8 @@ REFUSAL_TITLES = {
     "disabled": "Your IdentityHub account is disabled",
     "unreachable": "Microsoft Entra ID cannot be reached",
     "credential": "IdentityHub's own credential for Entra ID is not usable",
+    "overage": "Your groups could not be read",
+    "error": "Microsoft Entra ID did not sign you in",
 }
 
 
