@@ -1,16 +1,22 @@
 """The API accepts Entra access tokens issued for IdentityHub (Bearer), with roles from app roles."""
 
+import base64
+import hashlib
+import hmac
+import json
 import time
 import uuid
 
+import jwt
 import pytest
 import requests
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from django.contrib.auth.models import User
 
 from identityhub.accounts.models import EntraIdentity
 from identityhub.tenants.models import Role
 
-from .entra_support import HOME_TID, STRANGER_TID, mapping, person
+from .entra_support import HOME_TID, PARTNER_TID, STRANGER_TID, mapping, person
 
 pytestmark = pytest.mark.django_db
 
@@ -82,6 +88,9 @@ def _expired():
         ("other key", "not signed by a key"),
         ("stranger tenant", "may not sign in"),
         ("wrong issuer", "issued by https://evil.example"),
+        ("issuer of another allowed tenant", "issued by https://127.0.0.1"),
+        ("alg none", "not signed by a key"),
+        ("HS256 with the public key", "not signed by a key"),
     ],
 )
 def test_tokens_not_for_this_app_or_not_valid_are_refused(client, idp, tenant, reader_mapping, case, expected):
@@ -93,11 +102,32 @@ def test_tokens_not_for_this_app_or_not_valid_are_refused(client, idp, tenant, r
         "other key": lambda: idp.access_token(job, key="rogue"),
         "stranger tenant": lambda: idp.access_token(person(tid=STRANGER_TID, roles=[READER_ROLE])),
         "wrong issuer": lambda: idp.access_token(job, iss=f"https://evil.example/{HOME_TID}/v2.0"),
+        "issuer of another allowed tenant": lambda: idp.access_token(job, iss=idp.issuer(PARTNER_TID)),
+        "alg none": lambda: _forged(idp, job, "none", None),
+        "HS256 with the public key": lambda: _forged(idp, job, "HS256", _public_pem(idp)),
     }[case]()
     answer = client.get("/api/tenants/acme/", headers=bearer(token))
     assert answer.status_code == 401, answer.content
     assert expected in answer.json()["detail"]
     assert not User.objects.exists()
+
+
+def _forged(idp, job, algorithm, key):
+    """The app's claims, signed the way an attacker without the tenant's private key could."""
+    claims = jwt.decode(idp.access_token(job), options={"verify_signature": False})
+    header = {"alg": algorithm, "typ": "JWT", "kid": idp.kid}
+    signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
+    # PyJWT refuses to make these at all, so they are put together by hand.
+    signature = hmac.new(key, signing_input.encode(), hashlib.sha256).digest() if key else b""
+    return f"{signing_input}.{_b64(signature)}"
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _public_pem(idp):
+    return idp.key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
 
 
 def test_a_token_with_groups_overage_is_refused_with_the_way_out(client, idp, tenant):

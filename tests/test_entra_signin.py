@@ -227,3 +227,12 @@ def test_a_user_disabled_in_identityhub_is_refused(client, idp):
     answer = sign_in(client, idp, ada)
     assert answer.status_code == 403 and b"disabled" in answer.content
     assert signed_in_user(client) is None
+
+
+def test_one_tenant_configured_uses_its_own_endpoints_and_refuses_the_others(client, idp, settings):
+    settings.ENTRA_ALLOWED_TENANTS, settings.ENTRA_TENANT_ID = [], HOME_TID
+    assert sign_in(client, idp, person()).status_code == 302
+    assert signed_in_user(client) is not None
+    client.logout()
+    answer = sign_in(client, idp, person(upn="pat@partner.example", tid=PARTNER_TID))
+    assert answer.status_code == 403 and f"tenant {PARTNER_TID} may not sign in".encode() in answer.content
