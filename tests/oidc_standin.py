@@ -85,10 +85,12 @@ class OIDCStandIn:
         self.kid = secrets.token_hex(8)
         self.key = _rsa_key()
         self.rogue_key = _rsa_key()  # never published
+        self._retired: list[tuple[str, rsa.RSAPrivateKey]] = []
         self.group_limit = 200  # Entra's limit for groups in a JWT
         self.next_user: EntraUser | None = None
         self.tamper: dict = {}  # claims overriding those of the next ID token
         self.sign_with = "published"  # or "rogue"
+        self.header_kid: str | None = None  # a key ID the JWKS does not have, in the tokens' header
         self.forge_state = False
         self.deny = False  # the user cancels at Entra: error=access_denied comes back
         self.graph_denies = False  # getMemberObjects answers 403 (GroupMember.Read.All not consented)
@@ -121,7 +123,8 @@ class OIDCStandIn:
 
     def sign(self, claims: dict, *, key: str = "published") -> str:
         private = self.key if key == "published" else self.rogue_key
-        return jwt.encode(claims, private, algorithm="RS256", headers={"kid": self.kid, "typ": "JWT"})
+        header = {"kid": self.header_kid or self.kid, "typ": "JWT"}
+        return jwt.encode(claims, private, algorithm="RS256", headers=header)
 
     def id_token_claims(self, user: EntraUser, *, audience: str, nonce: str | None) -> dict:
         now = int(time.time())
@@ -255,9 +258,18 @@ class OIDCStandIn:
             "msgraph_host": "graph.microsoft.com",
         }
 
+    def rotate_key(self) -> None:
+        """Sign with a new key from now on; the old one stays published (as Entra rolls keys over)."""
+        with self._lock:
+            self._retired.append((self.kid, self.key))
+            self.kid, self.key = secrets.token_hex(8), _rsa_key()
+
     def _jwks(self) -> dict:
-        public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
-        return {"keys": [{**public, "kid": self.kid, "use": "sig", "kty": "RSA"}]}
+        keys = []
+        for kid, key in [(self.kid, self.key), *self._retired]:
+            public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+            keys.append({**public, "kid": kid, "use": "sig", "kty": "RSA"})
+        return {"keys": keys}
 
     def _authorize(self, request: _Handler, tenant: str, query: dict) -> None:
         redirect_uri = query.get("redirect_uri")

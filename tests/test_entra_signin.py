@@ -236,3 +236,17 @@ def test_one_tenant_configured_uses_its_own_endpoints_and_refuses_the_others(cli
     client.logout()
     answer = sign_in(client, idp, person(upn="pat@partner.example", tid=PARTNER_TID))
     assert answer.status_code == 403 and f"tenant {PARTNER_TID} may not sign in".encode() in answer.content
+
+
+def test_a_key_rollover_is_followed_and_a_made_up_key_id_is_refused(client, idp, monkeypatch):
+    import identityhub.lib.entra as entra
+
+    monkeypatch.setattr(entra, "JWKS_REFRESH_COOLDOWN", 0)  # the default waits 30 s between re-reads
+    assert sign_in(client, idp, person()).status_code == 302  # the key set is now cached
+    client.logout()
+    idp.rotate_key()
+    assert sign_in(client, idp, person()).status_code == 302
+    client.logout()
+    idp.header_kid = "made-up"
+    answer = sign_in(client, idp, person())
+    assert answer.status_code == 403 and b"not signed by a key" in answer.content

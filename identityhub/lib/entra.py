@@ -49,7 +49,10 @@ MICROSOFT_LOGIN_HOSTS = frozenset(
     }
 )
 LEEWAY_SECONDS = 60  # clock skew tolerated on exp/nbf
-DISCOVERY_LIFESPAN = 3600.0  # seconds a discovery document is reused
+DISCOVERY_LIFESPAN = 3600.0  # seconds a discovery document (and its key set) is reused
+# An unknown key ID re-reads the key set (a key rollover), at most once per this many seconds, so
+# tokens with made-up key IDs cannot make us hammer the endpoint.
+JWKS_REFRESH_COOLDOWN = 30.0
 GROUPS_MAX = 11_000  # getMemberObjects answers at most this many IDs
 
 
@@ -157,6 +160,7 @@ class EntraClient:
                     lifespan=DISCOVERY_LIFESPAN,
                     timeout=self.settings.timeout,
                     ssl_context=self._ssl,
+                    cooldown_duration=JWKS_REFRESH_COOLDOWN,
                 )
             return self._discovery
 
