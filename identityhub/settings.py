@@ -4,6 +4,7 @@ With nothing set the app runs on SQLite with a Celery broker on the local filesy
 `make run` works on a bare machine; DATABASE_URL and REDIS_URL switch to PostgreSQL and Redis.
 """
 
+import uuid
 from pathlib import Path
 
 import environ
@@ -183,6 +184,12 @@ ENTRA_REDIRECT_URI = env.str("ENTRA_REDIRECT_URI", default="")  # default: <this
 ENTRA_SESSION_MAX_AGE = env.int("ENTRA_SESSION_MAX_AGE", default=8 * 3600)  # seconds; then sign in again
 if ENTRA_CLIENT_ID and not (ENTRA_TENANT_ID or ENTRA_ALLOWED_TENANTS):
     raise ImproperlyConfigured("ENTRA_CLIENT_ID needs ENTRA_TENANT_ID or ENTRA_ALLOWED_TENANTS.")
+for _tenant in [ENTRA_TENANT_ID, *ENTRA_ALLOWED_TENANTS] if ENTRA_CLIENT_ID else []:
+    try:
+        uuid.UUID(_tenant or "0" * 32)
+    except ValueError:
+        # Tokens name the tenant by ID (tid); a domain name would never match, refusing everyone.
+        raise ImproperlyConfigured(f"Entra tenants are given by ID (a GUID), not {_tenant!r}.") from None
 if ENTRA_CLIENT_ID and bool(ENTRA_CLIENT_SECRET) == bool(ENTRA_CLIENT_CERTIFICATE):
     raise ImproperlyConfigured("Set one of ENTRA_CLIENT_SECRET and ENTRA_CLIENT_CERTIFICATE.")
 

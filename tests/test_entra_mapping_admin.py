@@ -41,8 +41,18 @@ def test_superusers_edit_mappings_in_the_tenant_admin_and_memberships_show_their
     [
         ({"ENTRA_CLIENT_ID": "c", "ENTRA_CLIENT_SECRET": "s"}, "needs ENTRA_TENANT_ID or ENTRA_ALLOWED_TENANTS"),
         ({"ENTRA_CLIENT_ID": "c", "ENTRA_TENANT_ID": TID}, "one of ENTRA_CLIENT_SECRET and ENTRA_CLIENT_CERTIFICATE"),
+        (
+            {"ENTRA_CLIENT_ID": "c", "ENTRA_CLIENT_SECRET": "s", "ENTRA_ALLOWED_TENANTS": f"{TID},contoso.com"},
+            "given by ID (a GUID), not 'contoso.com'",
+        ),
     ],
 )
 def test_incomplete_entra_settings_stop_the_start_with_the_reason(env, message):
     result = _manage("check", env={**PRODUCTION_ENV, **env})
     assert result.returncode != 0 and message in result.stderr
+
+
+def test_complete_entra_settings_pass_the_deploy_check():
+    env = {**PRODUCTION_ENV, "ENTRA_CLIENT_ID": str(uuid.uuid4()), "ENTRA_CLIENT_SECRET": "s", "ENTRA_TENANT_ID": TID}
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env={**env, "LOCAL_LOGIN": "false"})
+    assert result.returncode == 0, result.stderr
