@@ -47,6 +47,7 @@ def test_sign_in_with_microsoft_end_to_end_then_sign_out_of_both(live_server, br
 
     page.click("form.logout button")
     page.wait_for_selector("#entra-sign-out")
+    screenshot(page, "entra-signed-out-1024")
     page.click("#entra-sign-out")
     page.wait_for_url(f"{live_server.url}/login/")
     assert idp.logouts == [f"{live_server.url}/login/"]

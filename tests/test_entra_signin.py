@@ -172,6 +172,14 @@ def test_local_login_false_leaves_only_the_button_and_superusers_break_glass(cli
     assert signed_in_user(client) is None
     assert client.post("/login/", {"username": "root", "password": "pw-root"}).status_code == 302
     assert signed_in_user(client) == personas["superuser"]
+    client.logout()
+    # The admin's own login page is the documented break-glass door: the same backends guard it.
+    personas["admin"].is_staff = True
+    personas["admin"].save()
+    assert client.post("/admin/login/", {"username": "admin", "password": "pw-admin"}).status_code == 200
+    assert signed_in_user(client) is None
+    assert client.post("/admin/login/", {"username": "root", "password": "pw-root"}).status_code == 302
+    assert signed_in_user(client) == personas["superuser"]
 
 
 def test_local_login_false_ends_existing_password_sessions_of_non_superusers(client, settings, personas):
