@@ -4,6 +4,7 @@ With nothing set the app runs on SQLite with a Celery broker on the local filesy
 `make run` works on a bare machine; DATABASE_URL and REDIS_URL switch to PostgreSQL and Redis.
 """
 
+import uuid
 from pathlib import Path
 
 import environ
@@ -46,6 +47,7 @@ INSTALLED_APPS = [
     "django_tables2",
     "django_filters",
     "identityhub.tenants",
+    "identityhub.accounts",
     "identityhub.scans",
     "identityhub.remediation",
     "identityhub.health",
@@ -64,6 +66,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "identityhub.accounts.middleware.EntraSessionAgeMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
@@ -163,6 +166,38 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# Password login (first) and Entra sign-in; plain backends, so login throttling can wrap them.
+AUTHENTICATION_BACKENDS = [
+    "identityhub.accounts.backends.LocalPasswordBackend",
+    "identityhub.accounts.backends.EntraBackend",
+]
+# Local (password) accounts: on by default; false leaves them to superusers only (break-glass).
+LOCAL_LOGIN = env.bool("LOCAL_LOGIN", default=True)
+
+# Sign in with Microsoft Entra ID (README "Sign in with Microsoft"): on when ENTRA_CLIENT_ID is set.
+ENTRA_CLIENT_ID = env.str("ENTRA_CLIENT_ID", default="")
+ENTRA_CLIENT_SECRET = env.str("ENTRA_CLIENT_SECRET", default="")
+ENTRA_CLIENT_CERTIFICATE = env.str("ENTRA_CLIENT_CERTIFICATE", default="")  # PEM: private key + certificate
+ENTRA_CLIENT_CERTIFICATE_THUMBPRINT = env.str("ENTRA_CLIENT_CERTIFICATE_THUMBPRINT", default="")
+ENTRA_TENANT_ID = env.str("ENTRA_TENANT_ID", default="")  # one tenant ...
+ENTRA_ALLOWED_TENANTS = env.list("ENTRA_ALLOWED_TENANTS", default=[])  # ... or several (a consultancy)
+ENTRA_AUTHORITY_HOST = env.str("ENTRA_AUTHORITY_HOST", default="login.microsoftonline.com")  # national clouds
+ENTRA_APP_ID_URI = env.str("ENTRA_APP_ID_URI", default="")  # API tokens' audience besides the client ID
+ENTRA_GRAPH_BASE_URL = env.str("ENTRA_GRAPH_BASE_URL", default=GRAPH_BASE_URL)  # groups overage
+ENTRA_CA_BUNDLE = env.str("ENTRA_CA_BUNDLE", default="")  # CAs to trust instead of the system's
+ENTRA_REDIRECT_URI = env.str("ENTRA_REDIRECT_URI", default="")  # default: <this site>/auth/entra/callback/
+ENTRA_SESSION_MAX_AGE = env.int("ENTRA_SESSION_MAX_AGE", default=8 * 3600)  # seconds; then sign in again
+if ENTRA_CLIENT_ID and not (ENTRA_TENANT_ID or ENTRA_ALLOWED_TENANTS):
+    raise ImproperlyConfigured("ENTRA_CLIENT_ID needs ENTRA_TENANT_ID or ENTRA_ALLOWED_TENANTS.")
+for _tenant in [ENTRA_TENANT_ID, *ENTRA_ALLOWED_TENANTS] if ENTRA_CLIENT_ID else []:
+    try:
+        uuid.UUID(_tenant or "0" * 32)
+    except ValueError:
+        # Tokens name the tenant by ID (tid); a domain name would never match, refusing everyone.
+        raise ImproperlyConfigured(f"Entra tenants are given by ID (a GUID), not {_tenant!r}.") from None
+if ENTRA_CLIENT_ID and bool(ENTRA_CLIENT_SECRET) == bool(ENTRA_CLIENT_CERTIFICATE):
+    raise ImproperlyConfigured("Set one of ENTRA_CLIENT_SECRET and ENTRA_CLIENT_CERTIFICATE.")
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "tenant-list"
 LOGOUT_REDIRECT_URL = "login"
@@ -205,6 +240,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: an anonymous call answers 401 with "WWW-Authenticate: Token".
         "rest_framework.authentication.TokenAuthentication",
+        # Entra access tokens issued for this app (Authorization: Bearer), when sign-in is configured.
+        "identityhub.accounts.authentication.EntraBearerAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -1,13 +1,15 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from identityhub.accounts import views as accounts
 from identityhub.reports.api import api_urlpatterns
 
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("login/", accounts.LoginView.as_view(), name="login"),
+    path("logout/", accounts.sign_out, name="logout"),
+    path("auth/entra/login/", accounts.entra_sign_in, name="entra-login"),
+    path("auth/entra/callback/", accounts.entra_callback, name="entra-callback"),
     path("admin/", admin.site.urls),
     path("", include("identityhub.tenants.urls")),
     path("", include("identityhub.scans.urls")),

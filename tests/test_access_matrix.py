@@ -14,14 +14,17 @@ from django.core.files.base import ContentFile
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
+from identityhub.accounts.signin import user_for
 from identityhub.health.models import ProvisioningError, SyncSnapshot
+from identityhub.lib.entra import Identity
 from identityhub.remediation.models import ApplyRun, Change, Waiver
 from identityhub.reports.models import ExportJob
 from identityhub.rollout.models import Webhook
 from identityhub.scans.models import DirectoryObject, Finding, ScanRun
+from identityhub.tenants.models import Role, RoleMapping
 
 # URL name -> how the view is reachable without a tenant permission.
-PUBLIC = {"login", "logout"}
+PUBLIC = {"login", "logout", "entra-login", "entra-callback"}  # the Entra ones: tests/test_entra_signin.py
 AUTHENTICATED = {"tenant-list", "rollout-portfolio"}  # any logged-in user; shows only their own tenants
 # The REST API (reports/api.py, every route under api/): its views carry tenant_permission like the
 # pages; anonymous calls answer 401 (token authentication) instead of a login redirect.
@@ -147,9 +150,41 @@ def test_every_url_is_classified():
             assert perm in ALLOWED, f"{route}: unknown permission {perm}"
 
 
-@pytest.mark.parametrize("who", ["anonymous", "outsider", "lead", "auditor", "admin", "superuser"])
-def test_url_role_matrix(client, personas, url_objects, who):
-    if who != "anonymous":
+# Users whose role in Acme comes from a mapping applied at sign-in with Entra ID (no local membership).
+MAPPED = {"mapped-lead": Role.LEAD, "mapped-auditor": Role.AUDITOR, "mapped-admin": Role.ADMIN}
+ENTRA_TID = str(uuid.uuid4())
+ENTRA_BACKEND = "identityhub.accounts.backends.EntraBackend"
+
+
+@pytest.fixture
+def mapped_personas(tenant):
+    """Signed in through the sign-in code (accounts.signin.user_for): a group for two, an app role for one."""
+    lead_group, admin_group = str(uuid.uuid4()), str(uuid.uuid4())
+    RoleMapping.objects.create(tenant=tenant, entra_tenant_id=ENTRA_TID, kind="group", value=lead_group, role="lead")
+    RoleMapping.objects.create(tenant=tenant, entra_tenant_id=ENTRA_TID, kind="group", value=admin_group, role="admin")
+    RoleMapping.objects.create(
+        tenant=tenant, entra_tenant_id=ENTRA_TID, kind="app_role", value="IdentityHub.Auditor", role="auditor"
+    )
+    claims = {
+        "mapped-lead": {"groups": [lead_group]},
+        "mapped-auditor": {"roles": ["IdentityHub.Auditor"]},
+        "mapped-admin": {"groups": [admin_group]},
+    }
+    users = {}
+    for who, extra in claims.items():
+        identity = Identity(oid=str(uuid.uuid4()), tid=ENTRA_TID, upn=f"{who}@contoso.com", name=who, **extra)
+        users[who] = user_for(identity)
+        membership = users[who].memberships.get()
+        assert (membership.tenant, membership.role, membership.source) == (tenant, MAPPED[who], "mapped")
+    return users
+
+
+@pytest.mark.parametrize("who", ["anonymous", "outsider", "lead", "auditor", "admin", "superuser", *MAPPED])
+def test_url_role_matrix(client, personas, mapped_personas, url_objects, who):
+    if who in MAPPED:
+        client.force_login(mapped_personas[who], backend=ENTRA_BACKEND)
+        who = MAPPED[who]  # the same answers as the local persona of that role
+    elif who != "anonymous":
         client.force_login(personas[who])
     checked = 0
     for route, pattern in project_urls():

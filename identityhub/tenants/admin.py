@@ -1,18 +1,26 @@
 from django.contrib import admin
 
-from .models import Forest, Membership, Tenant
+from .models import Forest, Membership, RoleMapping, Tenant
 
 
 class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 1
+    readonly_fields = ["source"]  # given here: local; "mapped" ones come from the mappings below
+
+
+class RoleMappingInline(admin.TabularInline):
+    model = RoleMapping
+    extra = 1
+    verbose_name = "role from Entra ID"
+    verbose_name_plural = "roles from Entra ID (applied at every sign-in with Microsoft)"
 
 
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "auth_method", "ruleset"]
     prepopulated_fields = {"slug": ["name"]}
-    inlines = [MembershipInline]
+    inlines = [MembershipInline, RoleMappingInline]
 
 
 @admin.register(Forest)

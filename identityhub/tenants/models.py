@@ -1,6 +1,9 @@
 """Tenants (one Microsoft 365 tenant each), their on-premises forests, and who may do what."""
 
+import uuid
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.urls import reverse
@@ -73,17 +76,78 @@ class Tenant(models.Model):
 
 
 class Membership(models.Model):
-    """A user's role in one tenant."""
+    """A user's role in one tenant: given by hand (local), or granted by a RoleMapping at sign-in."""
+
+    class Source(models.TextChoices):
+        LOCAL = "local", "Local (given by hand)"
+        MAPPED = "mapped", "Mapped from Entra ID"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=10, choices=Role.choices)
+    # Mapped memberships are recomputed at every Entra sign-in; local ones are never touched by it.
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.LOCAL)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "tenant"], name="one_role_per_user_and_tenant")]
 
     def __str__(self):
         return f"{self.user} is {self.get_role_display()} of {self.tenant}"
+
+
+# When several mappings of one tenant match a user, the role listed first wins (one role per tenant).
+ROLE_PRECEDENCE = [Role.ADMIN, Role.LEAD, Role.AUDITOR]
+
+
+class RoleMappingQuerySet(models.QuerySet):
+    def roles_for(self, entra_tenant_id: str, groups, app_roles) -> dict[int, str]:
+        """IdentityHub tenant pk -> role, for a user of that Entra tenant with these groups/app roles."""
+        matches = self.filter(entra_tenant_id=entra_tenant_id).filter(
+            models.Q(kind=RoleMapping.Kind.GROUP, value__in=[g.lower() for g in groups])
+            | models.Q(kind=RoleMapping.Kind.APP_ROLE, value__in=list(app_roles))
+        )
+        best: dict[int, str] = {}
+        for tenant_id, role in matches.values_list("tenant_id", "role"):
+            if tenant_id not in best or ROLE_PRECEDENCE.index(role) < ROLE_PRECEDENCE.index(best[tenant_id]):
+                best[tenant_id] = role
+        return best
+
+
+class RoleMapping(models.Model):
+    """Entra group or app role -> role in this tenant, applied at every Entra sign-in."""
+
+    class Kind(models.TextChoices):
+        GROUP = "group", "Entra group (object ID)"
+        APP_ROLE = "app_role", "App role (value)"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="role_mappings")
+    entra_tenant_id = models.UUIDField(
+        "Entra tenant ID", help_text="The Entra tenant whose group or app role this is (the users' tid)."
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    value = models.CharField(
+        max_length=255, help_text="The group's object ID, or the app role's value (e.g. IdentityHub.Admin)."
+    )
+    role = models.CharField(max_length=10, choices=Role.choices)
+
+    objects = RoleMappingQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["kind", "value"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "entra_tenant_id", "kind", "value"], name="one_role_per_mapping")
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.value} -> {self.get_role_display()} of {self.tenant}"
+
+    def clean(self):
+        self.value = (self.value or "").strip()
+        if self.kind == self.Kind.GROUP:
+            try:
+                self.value = str(uuid.UUID(self.value))
+            except ValueError:
+                raise ValidationError({"value": "A group is named by its object ID (a GUID), not its name."}) from None
 
 
 class ForestQuerySet(models.QuerySet):

@@ -25,7 +25,8 @@ def tenant_detail(request, tenant):
     from identityhub.scans.summary import tenant_summary
 
     members = tenant.memberships.select_related("user").order_by("role", "user__username")
-    context = {"tenant": tenant, "members": members, **tenant_summary(tenant)}
+    mappings = tenant.role_mappings.all()
+    context = {"tenant": tenant, "members": members, "role_mappings": mappings, **tenant_summary(tenant)}
     return render(request, "tenants/tenant_detail.html", context)
 
 
