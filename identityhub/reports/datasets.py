@@ -222,6 +222,11 @@ ERROR_FIELDS = [
     ("matched by", "matched_by"),
     ("our finding", "matched_finding_id"),
     ("snapshot taken", "snapshot__taken"),
+    # Cloud Sync's rows (Connect Sync's: connect, 1, empty).
+    ("engine", "source"),
+    ("last occurred", "last_occurred"),
+    ("occurrences", "occurrences"),
+    ("on-prem DN as logged", "source_dn"),
 ]
 ERROR_HEADER = [label for label, _ in ERROR_FIELDS]
 
