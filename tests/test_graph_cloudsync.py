@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from identityhub.lib import cloudsync, graph, licences
+from identityhub.lib.rules.licensing import is_country_code
 from tests.graph_standin import add_cloud_sync, add_licence_errors, run_graph_standin
 
 NOW = datetime.now(UTC)
@@ -171,4 +172,4 @@ def test_licensing_without_the_sku_permission_names_it(standin, client):
     ("value", "ok"), [("DE", True), ("GB", True), ("UK", False), ("de", False), ("DEU", False), ("", False)]
 )
 def test_usage_location_is_a_two_letter_iso_3166_code(value, ok):
-    assert licences.is_country_code(value) is ok
+    assert is_country_code(value) is ok

@@ -20,8 +20,6 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from iso3166 import countries_by_alpha2
-
 from .graph import GraphClient, GraphPermissionError
 
 # The per-user properties the directory pass selects for this module.
@@ -30,11 +28,6 @@ ERROR_STATES = frozenset({"Error", "ActiveWithError"})
 COUNT_VIOLATION = "CountViolation"
 MAX_LISTED = 10_000  # users in error kept with their details; the counts stay exact beyond
 MAX_EXAMPLES = 20
-
-
-def is_country_code(value: str | None) -> bool:
-    """A two-letter ISO 3166-1 code, as usageLocation takes it (upper case, e.g. "DE")."""
-    return bool(value) and len(value) == 2 and value in countries_by_alpha2
 
 
 class LicenceTally:
