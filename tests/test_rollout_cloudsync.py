@@ -7,7 +7,7 @@ from django.utils import timezone
 from identityhub.health import pulls
 from identityhub.health.models import GraphConnection
 from identityhub.rollout import criteria, progress
-from identityhub.rollout.models import Checkpoint, CriterionState, State
+from identityhub.rollout.models import Checkpoint, CriterionState, RolloutEvent, State
 from identityhub.scans.models import Finding
 
 from .graph_standin import add_cloud_sync, add_licence_errors, run_graph_standin
@@ -45,6 +45,10 @@ def test_a_quarantined_cloud_sync_job_fails_step_7(tenant, standin):
     assert "corp.acme.example" in result.explanation and "EncounteredQuarantineException" in result.explanation
     assert "provisioning agents" in _results(tenant)["monitoring"].explanation
     assert not criteria.step_done(_results(tenant), 7)
+    progress.recompute(tenant)
+    assert Checkpoint.objects.get(tenant=tenant).health_colour == "red"
+    event = RolloutEvent.objects.get(tenant=tenant, kind=RolloutEvent.Kind.HEALTH)
+    assert "in quarantine" in event.text
 
 
 def _out_of_quarantine(standin, *, paused=False):
