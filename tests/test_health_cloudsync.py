@@ -214,3 +214,16 @@ def test_pull_health_json_has_cloud_sync_and_licensing(cloud_tenant, standin):
     call_command("pull_health", "acme", stdout=summary)
     text = summary.getvalue()
     assert "cloud sync jobs:" in text and "Quarantine" in text and "licence errors:" in text
+
+
+def test_the_demo_tenant_stays_connect_sync(tenant, client, personas):
+    from identityhub.health.demo import seed_demo
+
+    seed_demo(tenant)
+    snapshot = tenant.sync_snapshots.first()
+    assert engine_of(None, snapshot) == SyncEngine.CONNECT
+    keys = [t["key"] for t in tiles(tenant, snapshot, timezone.now())]
+    assert "cloud-sync-jobs" not in keys and keys[0] == "engine"
+    client.force_login(personas["lead"])
+    body = client.get("/t/acme/health/").content.decode()
+    assert "Entra Connect Sync" in body and 'id="cloud-sync"' not in body
