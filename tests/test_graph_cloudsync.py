@@ -173,3 +173,16 @@ def test_licensing_without_the_sku_permission_names_it(standin, client):
 )
 def test_usage_location_is_a_two_letter_iso_3166_code(value, ok):
     assert is_country_code(value) is ok
+
+
+def test_a_query_graph_refuses_leaves_the_part_unread_but_an_outage_fails_the_pull(standin, client, waits):
+    add_cloud_sync(standin.state, NOW)
+    standin.fault("/auditLogs/provisioning", 400, code="Request_UnsupportedQuery", message="Unsupported filter.")
+    result = cloudsync.read_cloud_sync(client, NOW)
+    (problem,) = result["problems"]
+    assert problem["part"] == "Provisioning logs" and problem["permission"] is None and problem["status"] == 400
+    assert "Request_UnsupportedQuery" in problem["message"] and len(result["configurations"]) == 2
+
+    standin.fault("/subscribedSkus", 503, times=None)
+    with pytest.raises(graph.GraphError, match="after 5 attempts"):
+        graph.pull_health(client, now=NOW)

@@ -28,7 +28,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .graph import GraphClient, GraphPermissionError, parse_datetime
+from .graph import GraphClient, GraphError, parse_datetime, unread_part
 
 TEMPLATE_ID = "1a4721b3-e57f-4451-ae87-ef078703ec94"
 PROVISIONING_JOB = "AD2AADProvisioning"
@@ -45,10 +45,6 @@ OBJECT_TYPES = {"user": "user", "group": "group", "contact": "contact", "orgcont
 def _iso(value: str | None) -> str | None:
     parsed = parse_datetime(value)
     return parsed.isoformat() if parsed else None
-
-
-def _problem(part: str, exc: GraphPermissionError) -> dict:
-    return {"part": part, "permission": exc.permission, "status": exc.status, "message": str(exc)}
 
 
 def _execution(data: dict | None) -> dict | None:
@@ -197,16 +193,16 @@ def read_cloud_sync(client: GraphClient, now: datetime, days: int = DEFAULT_DAYS
                 {"$filter": f"applicationTemplateId eq '{TEMPLATE_ID}'", "$select": "id,appId,displayName"},
             )
         )
-    except GraphPermissionError as exc:
-        out["problems"].append(_problem("Cloud Sync configurations", exc))
+    except GraphError as exc:
+        out["problems"].append(unread_part("Cloud Sync configurations", exc))
         return out
     for sp in principals:
         config = {"id": sp.get("id"), "display_name": sp.get("displayName") or "", "jobs": []}
         try:
             jobs = client.get_all(f"/servicePrincipals/{sp['id']}/synchronization/jobs")
             config["jobs"] = [job_summary(j) for j in jobs]
-        except GraphPermissionError as exc:
-            out["problems"].append(_problem("Cloud Sync jobs", exc))
+        except GraphError as exc:
+            out["problems"].append(unread_part("Cloud Sync jobs", exc))
             config["jobs_unreadable"] = True
         out["configurations"].append(config)
     out["detected"] = any(j["template"] == PROVISIONING_JOB for c in out["configurations"] for j in c["jobs"]) or any(
@@ -230,7 +226,7 @@ def read_cloud_sync(client: GraphClient, now: datetime, days: int = DEFAULT_DAYS
             if out["events_read"] >= max_events:
                 out["truncated"] = True
                 break
-    except GraphPermissionError as exc:
-        out["problems"].append(_problem("Provisioning logs", exc))
+    except GraphError as exc:
+        out["problems"].append(unread_part("Provisioning logs", exc))
     out["errors"] = provisioning_errors(failures)
     return out

@@ -418,6 +418,16 @@ class GraphClient:
             raise self._connection_error(url, exc) from exc
 
 
+def unread_part(part: str, exc: GraphError) -> dict:
+    """The ``problems`` entry of an optional read (Cloud Sync, licensing) that Graph refused: a
+    missing permission, or a query this tenant's Graph does not take (400/404). Anything else
+    (throttling that does not end, an outage) is re-raised and fails the pull as usual."""
+    if not (isinstance(exc, GraphPermissionError) or exc.status in (400, 404)):
+        raise exc
+    permission = exc.permission if isinstance(exc, GraphPermissionError) else None
+    return {"part": part, "permission": permission, "status": exc.status, "message": str(exc)}
+
+
 def _retryable(status: int) -> bool:
     return status in THROTTLE_STATUSES or status >= 500
 

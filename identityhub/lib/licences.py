@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from .graph import GraphClient, GraphPermissionError
+from .graph import GraphClient, GraphError, unread_part
 
 # The per-user properties the directory pass selects for this module.
 USER_FIELDS = ("usageLocation", "licenseAssignmentStates")
@@ -97,22 +97,18 @@ def fetch_groups_in_error(client: GraphClient) -> list[dict]:
     return [{"id": g.get("id"), "display_name": g.get("displayName") or ""} for g in client.get_all("/groups", params)]
 
 
-def _problem(part: str, exc: GraphPermissionError) -> dict:
-    return {"part": part, "permission": exc.permission, "status": exc.status, "message": str(exc)}
-
-
 def read_licensing(client: GraphClient, tally: LicenceTally) -> dict:
     """The licensing picture: usage locations and errors from the tally, SKUs and groups from Graph.
     A permission Graph refuses leaves its part empty and is named in ``problems``."""
     out: dict[str, Any] = {"skus": [], "groups_in_error": [], "problems": []}
     try:
         out["skus"] = fetch_skus(client)
-    except GraphPermissionError as exc:
-        out["problems"].append(_problem("Subscribed SKUs", exc))
+    except GraphError as exc:
+        out["problems"].append(unread_part("Subscribed SKUs", exc))
     try:
         groups = fetch_groups_in_error(client)
-    except GraphPermissionError as exc:
-        out["problems"].append(_problem("Groups with licence errors", exc))
+    except GraphError as exc:
+        out["problems"].append(unread_part("Groups with licence errors", exc))
         groups = []
     names = {s["sku_id"]: s["sku_part_number"] for s in out["skus"]}
     for error in tally.errors:

@@ -303,7 +303,9 @@ def cloud_sync_healthy(ev: Evidence) -> Result:
         return unknown("No health pull yet.", url)
     unread = [p for p in ev.snapshot.cloud_sync.get("problems", []) if p["part"] != "Provisioning logs"]
     if unread:
-        return not_met(f"{unread[0]['part']} cannot be read: grant {unread[0]['permission']}.", url)
+        problem = unread[0]
+        how = f"grant {problem['permission']}" if problem["permission"] else problem["message"]
+        return not_met(f"{problem['part']} cannot be read: {how}.", url)
     jobs = [j for j in ev.snapshot.cloud_sync_jobs if j["template"] == PROVISIONING_JOB]
     if not jobs:
         return not_met("No Cloud Sync provisioning job found (AD2AADProvisioning).", url)
