@@ -157,6 +157,18 @@ def test_the_page_table_filters_exports_and_trend(cloud_tenant, standin, client,
     trend = json.loads(body.split('id="trend-data" type="application/json">')[1].split("</script>")[0])
     assert trend["escrows"] == [2] and trend["licence_errors"] == [3]
 
+    count_violations = client.get("/t/acme/health/?licence_code=CountViolation").content.decode()
+    listed = count_violations.split('id="licence-errors"')[1].split("</table>")[0]
+    assert listed.count("CountViolation") == 2 and "ProhibitedInUsageLocationViolation" not in listed
+    export = client.get("/t/acme/health/licence-errors/export.csv?licence_code=CountViolation")
+    rows = list(csv.DictReader(io.StringIO(b"".join(export.streaming_content).decode("utf-8-sig"))))
+    assert [(r["UPN"], r["SKU"]) for r in rows] == [
+        ("ben@contoso.onmicrosoft.com", "EXCHANGESTANDARD"),
+        ("eve@contoso.onmicrosoft.com", "EXCHANGESTANDARD"),
+    ]
+    xlsx = client.get("/t/acme/health/licence-errors/export.xlsx")
+    assert xlsx.status_code == 200 and xlsx["Content-Type"].startswith("application/vnd.openxmlformats")
+
 
 def test_a_connect_sync_tenant_shows_no_cloud_sync(tenant, standin, client, personas):
     connect(tenant, standin)

@@ -234,6 +234,10 @@ class LicenceErrorQuerySet(models.QuerySet):
     def for_user(self, user):
         return self.filter(snapshot__tenant__in=Tenant.objects.for_user(user))
 
+    def of_code(self, code: str | None):
+        """Narrowed to one error code (``?licence_code=`` on the page and its exports); all if empty."""
+        return self.filter(error_code=code) if code else self
+
 
 class LicenceError(models.Model):
     """One licence a user could not get (licenseAssignmentStates in Error), matched to our on-prem object."""

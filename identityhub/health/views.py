@@ -64,7 +64,10 @@ def health(request, tenant):
         tiles=tiles(tenant, snapshot, now, connection) if snapshot else [],
         show_cloud_sync=snapshot is not None
         and (bool(snapshot.cloud_sync_jobs) or engine_of(connection, snapshot) != SyncEngine.CONNECT),
-        licence_errors=LicenceError.objects.filter(snapshot=snapshot).order_by("error_code", "upn")[:LICENCE_ROWS],
+        licence_errors=LicenceError.objects.filter(snapshot=snapshot).of_code(request.GET.get("licence_code"))[
+            :LICENCE_ROWS
+        ],
+        licence_code=request.GET.get("licence_code", ""),
         sku_names=_sku_names(snapshot),
         trend=trend(tenant),
         collisions=Finding.objects.filter(tenant=tenant, rule=COLLISION_RULE).unresolved().count(),
