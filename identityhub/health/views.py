@@ -68,7 +68,6 @@ def health(request, tenant):
             :LICENCE_ROWS
         ],
         licence_code=request.GET.get("licence_code", ""),
-        sku_names=_sku_names(snapshot),
         trend=trend(tenant),
         collisions=Finding.objects.filter(tenant=tenant, rule=COLLISION_RULE).unresolved().count(),
         awaiting_sync=resolved.exclude(verified).count(),
@@ -82,11 +81,6 @@ def health(request, tenant):
 
 def _escrows(cloud_sync: dict) -> int:
     return sum(job.get("escrows", 0) for c in cloud_sync.get("configurations", []) for job in c.get("jobs", []))
-
-
-def _sku_names(snapshot) -> dict:
-    """SKUs by part number, for "not enough licences" next to a CountViolation count."""
-    return {s["sku_part_number"]: s for s in ((snapshot.licensing or {}).get("skus") or [])} if snapshot else {}
 
 
 def _age_text(age) -> str:
