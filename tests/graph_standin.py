@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import secrets
 import socket
 import ssl
@@ -40,19 +41,26 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from requests.structures import CaseInsensitiveDict
 
+# Resource -> the permissions that grant a read of it (Microsoft's "Permissions" tables).
 PERMISSION_FOR = {
-    "organization": "Organization.Read.All",
-    "domains": "Domain.Read.All",
-    "users": "User.Read.All",
-    "groups": "Group.Read.All",
-    "contacts": "OrgContact.Read.All",
+    "organization": {"Organization.Read.All", "Directory.Read.All"},
+    "domains": {"Domain.Read.All", "Directory.Read.All"},
+    "users": {"User.Read.All", "Directory.Read.All"},
+    "groups": {"Group.Read.All", "Directory.Read.All"},
+    "contacts": {"OrgContact.Read.All", "Directory.Read.All"},
+    "servicePrincipals": {"Application.Read.All", "Directory.Read.All"},
+    "subscribedSkus": {"LicenseAssignment.Read.All", "Organization.Read.All", "Directory.Read.All"},
+    "auditLogs": {"AuditLog.Read.All"},  # Microsoft lists it with Directory.Read.All; not granted by it
 }
+SYNCHRONIZATION_PERMISSIONS = {"Synchronization.Read.All", "Application.ReadWrite.OwnedBy"}
+CLOUD_SYNC_TEMPLATE = "1a4721b3-e57f-4451-ae87-ef078703ec94"
 GRAPH_TYPE = {"users": "user", "groups": "group", "contacts": "orgContact"}
 _ONPREM = ("onPremisesSyncEnabled", "onPremisesLastSyncDateTime", "onPremisesProvisioningErrors")
 _COMMON = ("id", "displayName", "mail", "mailNickname", "proxyAddresses") + _ONPREM
 # What $select may name per type (a subset of Graph's; anything else is Graph's 400).
 SELECTABLE = {
-    "users": _COMMON + ("userPrincipalName", "onPremisesImmutableId", "accountEnabled"),
+    "users": _COMMON
+    + ("userPrincipalName", "onPremisesImmutableId", "accountEnabled", "usageLocation", "licenseAssignmentStates"),
     "groups": _COMMON + ("securityEnabled", "mailEnabled", "onPremisesSecurityIdentifier"),
     "contacts": _COMMON + ("companyName",),
 }
@@ -87,6 +95,131 @@ def provisioning_error(prop: str, value: str, occurred: str = "2026-11-20T08:30:
     }
 
 
+def licence_state(sku_id: str, error: str = "None", *, group: str | None = None, state: str | None = None) -> dict:
+    """One licenseAssignmentState; an error other than "None" makes the state Error."""
+    return {
+        "skuId": sku_id,
+        "assignedByGroup": group,
+        "state": state or ("Active" if error == "None" else "Error"),
+        "error": error,
+        "disabledPlans": [],
+        "lastUpdatedDateTime": "2026-11-28T10:00:00Z",
+    }
+
+
+def sku(part_number: str, *, consumed: int, enabled: int, sku_id: str | None = None) -> dict:
+    return {
+        "skuId": sku_id or str(uuid.uuid4()),
+        "skuPartNumber": part_number,
+        "appliesTo": "User",
+        "capabilityStatus": "Enabled",
+        "consumedUnits": consumed,
+        "prepaidUnits": {"enabled": enabled, "suspended": 0, "warning": 0, "lockedOut": 0},
+    }
+
+
+def sync_job(
+    status: str,
+    *,
+    template: str = "AD2AADProvisioning",
+    escrowed: int = 0,
+    failures: int = 0,
+    quarantine_reason: str | None = None,
+    last: str = "2026-11-29T08:00:00Z",
+) -> dict:
+    """A synchronizationJob of a Cloud Sync configuration in the given status code."""
+    execution = {
+        "timeBegan": last,
+        "timeEnded": last,
+        "state": "Succeeded",
+        "countEscrowed": escrowed,
+        "countExported": 3,
+        "error": None,
+    }
+    quarantine = None
+    if status == "Quarantine":
+        execution = {
+            **execution,
+            "state": "Failed",
+            "error": {"code": "EncounteredQuarantineException", "message": quarantine_reason or "Quarantined"},
+        }
+        quarantine = {
+            "currentBegan": "2026-11-28T06:00:00Z",
+            "nextAttempt": "2026-11-29T12:00:00Z",
+            "reason": quarantine_reason or "EncounteredQuarantineException",
+            "seriesBegan": "2026-11-27T06:00:00Z",
+            "seriesCount": 9,
+            "error": {
+                "code": "HybridSynchronizationActiveDirectoryInternalError",
+                "message": "The agent could not reach a domain controller.",
+            },
+        }
+    return {
+        "id": f"{template}.{uuid.uuid4().hex[:12]}.{uuid.uuid4().hex[:8]}",
+        "templateId": template,
+        "schedule": {"interval": "PT2M", "state": "Active"},
+        "status": {
+            "code": status,
+            "countSuccessiveCompleteFailures": failures,
+            "escrowsPruned": False,
+            "lastExecution": None if status in ("NotRun", "NotConfigured") else execution,
+            "lastSuccessfulExecution": None if status in ("NotRun", "NotConfigured") else {
+                **execution, "state": "Succeeded", "error": None, "timeBegan": "2026-11-26T05:58:00Z",
+                "timeEnded": "2026-11-26T06:00:00Z"},
+            "quarantine": quarantine,
+        },
+    }  # fmt: skip
+
+
+def cloud_sync_principal(name: str, jobs: list[dict]) -> dict:
+    """A Cloud Sync configuration: a service principal of the AD2AAD template, with its jobs."""
+    return {
+        "id": str(uuid.uuid4()),
+        "appId": str(uuid.uuid4()),
+        "displayName": name,
+        "applicationTemplateId": CLOUD_SYNC_TEMPLATE,
+        "jobs": jobs,
+    }
+
+
+def provisioning_event(
+    principal: dict,
+    *,
+    when: str,
+    error: str,
+    reason: str,
+    source_id: str,
+    name: str,
+    kind: str = "User",
+    status: str = "failure",
+    upn: str = "",
+    dn: str = "",
+) -> dict:
+    """A provisioningObjectSummary of a Cloud Sync run."""
+    modified = [
+        {"displayName": n, "oldValue": None, "newValue": f'"{v}"'}
+        for n, v in (("userPrincipalName", upn), ("distinguishedName", dn))
+        if v
+    ]
+    return {
+        "id": str(uuid.uuid4()),
+        "activityDateTime": when,
+        "jobId": principal["jobs"][0]["id"] if principal["jobs"] else "",
+        "cycleId": str(uuid.uuid4()),
+        "changeId": str(uuid.uuid4()),
+        "provisioningAction": "update",
+        "provisioningStatusInfo": {"status": status, "errorInformation": None if status != "failure" else {
+            "errorCode": error, "reason": reason, "errorCategory": "NonServiceFailure",
+            "additionalDetails": None, "recommendedAction": None}},
+        "servicePrincipal": {"id": principal["id"], "displayName": principal["displayName"]},
+        "sourceSystem": {"id": str(uuid.uuid4()), "displayName": "Active Directory"},
+        "targetSystem": {"id": str(uuid.uuid4()), "displayName": "Entra ID"},
+        "sourceIdentity": {"id": source_id, "displayName": name, "identityType": kind, "details": {}},
+        "targetIdentity": {"id": str(uuid.uuid4()), "displayName": name, "identityType": kind, "details": {}},
+        "modifiedProperties": modified,
+    }  # fmt: skip
+
+
 def _directory_object(name: str, synced: bool, proxies, errors, **extra) -> dict:
     return {
         "id": str(uuid.uuid4()),
@@ -99,7 +232,9 @@ def _directory_object(name: str, synced: bool, proxies, errors, **extra) -> dict
     }
 
 
-def user(upn: str, *, synced: bool = True, mail: str | None = None, proxies=(), errors=()) -> dict:
+def user(
+    upn: str, *, synced: bool = True, mail: str | None = None, proxies=(), errors=(), usage_location="DE", licences=()
+) -> dict:
     """A Graph user; a synced one gets base64(objectGUID bytes) as its immutable ID."""
     immutable = base64.b64encode(uuid.uuid4().bytes).decode() if synced else None
     return _directory_object(
@@ -111,6 +246,8 @@ def user(upn: str, *, synced: bool = True, mail: str | None = None, proxies=(), 
         mail=mail,
         onPremisesImmutableId=immutable,
         accountEnabled=True,
+        usageLocation=usage_location,
+        licenseAssignmentStates=list(licences),
     )
 
 
@@ -194,6 +331,15 @@ class TenantState:
         default_factory=lambda: [
             contact("Partner One", "one@partner.example"),
             contact("Vendor", "sales@vendor.example", synced=False),
+        ]
+    )
+    # Entra Cloud Sync: none by default (a Connect Sync tenant); see cloud_sync_principal().
+    service_principals: list[dict] = field(default_factory=list)
+    provisioning_events: list[dict] = field(default_factory=list)
+    skus: list[dict] = field(
+        default_factory=lambda: [
+            sku("SPE_E3", consumed=3, enabled=10, sku_id="05e9a617-0261-4cee-bb44-138d3ef5d965"),
+            sku("EXCHANGESTANDARD", consumed=1, enabled=1, sku_id="4b9405b0-7788-4568-add1-99614e613b69"),
         ]
     )
 
@@ -431,8 +577,18 @@ class GraphStandIn:
         resource = segments[0] if segments else ""
         if resource not in PERMISSION_FOR:
             return request.graph_error(404, message=f"Resource not found for the segment '{resource}'.")
-        if not self.state.permissions & {PERMISSION_FOR[resource], "Directory.Read.All"}:
+        if resource == "servicePrincipals" and segments[2:] == ["synchronization", "jobs"]:
+            return self._jobs(request, segments[1])
+        if not self.state.permissions & PERMISSION_FOR[resource]:
             return request.graph_error(403)
+        if resource == "servicePrincipals":
+            return self._service_principals(request, seen, segments)
+        if segments == ["auditLogs", "provisioning"]:
+            return self._provisioning(request, seen)
+        if resource == "subscribedSkus" and len(segments) == 1:
+            return request.send_json(200, {"value": self.state.skus})
+        if resource == "groups" and len(segments) == 1 and "$filter" in seen.query:
+            return self._groups_in_error(request, seen)
         if segments[1:] == ["$count"] and resource in GRAPH_TYPE:
             return self._count(request, seen, resource)
         if len(segments) > 1:
@@ -446,6 +602,64 @@ class GraphStandIn:
                 200, {"@odata.context": f"{self.graph_url}/$metadata#domains", "value": self.state.domains}
             )
         return self._collection(request, seen, resource)
+
+    def _jobs(self, request: _Handler, principal_id: str) -> None:
+        if not self.state.permissions & SYNCHRONIZATION_PERMISSIONS:
+            return request.graph_error(403)
+        principal = next((p for p in self.state.service_principals if p["id"] == principal_id), None)
+        if principal is None:
+            return request.graph_error(404, message=f"Resource '{principal_id}' does not exist.")
+        request.send_json(200, {"value": principal["jobs"]})
+
+    def _service_principals(self, request: _Handler, seen: Seen, segments: list[str]) -> None:
+        condition = (seen.query.get("$filter") or [None])[-1]
+        if len(segments) > 1 or condition != f"applicationTemplateId eq '{CLOUD_SYNC_TEMPLATE}'":
+            return request.graph_error(400, "Request_UnsupportedQuery", "Unsupported query.")
+        found = [{k: v for k, v in p.items() if k != "jobs"} for p in self.state.service_principals]
+        self._page(request, seen, "servicePrincipals", found)
+
+    def _provisioning(self, request: _Handler, seen: Seen) -> None:
+        condition = (seen.query.get("$filter") or [""])[-1]
+        match = re.fullmatch(
+            r"activityDateTime ge (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) and provisioningStatusInfo/status eq '(\w+)'",
+            condition,
+        )
+        if not match:
+            return request.graph_error(400, "Request_UnsupportedQuery", f"Invalid filter clause: {condition!r}")
+        since, status = match.groups()
+        events = [
+            e
+            for e in self.state.provisioning_events
+            if e["activityDateTime"] >= since and e["provisioningStatusInfo"]["status"] == status
+        ]
+        self._page(request, seen, "auditLogs/provisioning", events)
+
+    def _groups_in_error(self, request: _Handler, seen: Seen) -> None:
+        if seen.query["$filter"][-1] != "hasMembersWithLicenseErrors eq true":
+            return request.graph_error(400, "Request_UnsupportedQuery", "Unsupported query.")
+        in_error = {
+            state["assignedByGroup"]
+            for u in self.state.users
+            for state in u.get("licenseAssignmentStates") or []
+            if state["state"] in ("Error", "ActiveWithError") and state["assignedByGroup"]
+        }
+        select = [p for p in (seen.query.get("$select") or [""])[-1].split(",") if p] or DEFAULT_PROPERTIES["groups"]
+        self._page(request, seen, "groups", [_project(g, select) for g in self.state.groups if g["id"] in in_error])
+
+    def _page(self, request: _Handler, seen: Seen, path: str, items: list[dict]) -> None:
+        """One page of ``items`` by $top and our $skiptoken, with a nextLink while more remain."""
+        query = {k: v[-1] for k, v in seen.query.items()}
+        top = query.get("$top", "100")
+        if not top.isdigit() or not 1 <= int(top) <= 999:
+            return request.graph_error(400, message=f"Invalid page size specified: '{top}'.")
+        start = int(query.get("$skiptoken", "0") or 0)
+        size = min(int(top), self.state.max_page_size)
+        answer: dict = {"@odata.context": f"{self.graph_url}/$metadata#{path}", "value": items[start : start + size]}
+        if start + size < len(items):
+            rest = {k: v for k, v in query.items() if k != "$skiptoken"}
+            rest["$skiptoken"] = str(start + size)
+            answer["@odata.nextLink"] = f"{self.graph_url}/{path}?{urlencode(rest, safe='$,')}"
+        request.send_json(200, answer)
 
     def _bearer_ok(self, headers: dict[str, str]) -> bool:
         scheme, _, token = headers.get("Authorization", "").partition(" ")
@@ -645,3 +859,78 @@ def graph_standin(tmp_path: Path) -> Iterator[GraphStandIn]:
     """Body of a pytest fixture: ``graph_standin = pytest.fixture(graph_standin)`` in conftest."""
     with run_graph_standin(tmp_path) as standin:
         yield standin
+
+
+def _ago(now, **delta) -> str:
+    from datetime import timedelta
+
+    return (now - timedelta(**delta)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def add_cloud_sync(state: TenantState, now, *, matched_guid: uuid.UUID | None = None) -> dict:
+    """Make the tenant a Cloud Sync tenant: a configuration whose jobs are in every status
+    (quarantine with a reason), a second configuration active, and failures in the provisioning
+    log: an escrowed user failing each cycle for days (sourceIdentity = ``matched_guid``), a group
+    failing once known only by DN, one outside the window, one of another app. Grants the app the
+    permissions these reads need beyond Directory.Read.All. Returns the two configurations."""
+    state.permissions |= {"Synchronization.Read.All", "AuditLog.Read.All"}
+    corp = cloud_sync_principal(
+        "corp.acme.example",
+        [
+            sync_job("Quarantine", quarantine_reason="EncounteredQuarantineException", failures=9),
+            sync_job("Active", template="AD2AADPasswordHash"),
+        ],
+    )
+    lab = cloud_sync_principal(
+        "lab.acme.example",
+        [sync_job("Active", escrowed=2), sync_job("Paused"), sync_job("NotRun"), sync_job("NotConfigured")],
+    )
+    other_app = {**cloud_sync_principal("ServiceNow", [sync_job("Active")]), "applicationTemplateId": "other"}
+    state.service_principals += [corp, lab]
+    source = str(matched_guid or uuid.uuid4())
+    events = [
+        provisioning_event(
+            lab, when=_ago(now, days=days), error="AzureActiveDirectoryConflictingObjectUPN",
+            reason="Another object already uses this UPN.", source_id=source, name="Ben", upn="ben@contoso.com",
+        )
+        for days in (3, 2, 1)
+    ] + [
+        provisioning_event(
+            lab, when=_ago(now, hours=2), error="AzureDirectoryServiceAttributeValueMustBeUnique",
+            reason="The proxy address is already in use.", source_id=str(uuid.uuid4()), name="Support",
+            kind="Group", dn="CN=Support,OU=Groups,DC=corp,DC=acme,DC=example",
+        ),
+        provisioning_event(
+            lab, when=_ago(now, hours=1), error="HybridSynchronizationActiveDirectoryInternalError",
+            reason="Object not found on-prem.", source_id=str(uuid.uuid4()), name="Ghost", upn="ghost@nowhere.example",
+        ),
+        provisioning_event(
+            lab, when=_ago(now, days=10), error="TooOld", reason="outside the window", source_id=str(uuid.uuid4()),
+            name="Old",
+        ),
+        provisioning_event(
+            lab, when=_ago(now, hours=3), error="", reason="", source_id=source, name="Ben", status="success",
+        ),
+        provisioning_event(
+            other_app, when=_ago(now, hours=1), error="SaaS", reason="another app", source_id=str(uuid.uuid4()),
+            name="Nobody",
+        ),
+    ]  # fmt: skip
+    state.provisioning_events += events
+    return {"quarantined": corp, "active": lab}
+
+
+def add_licence_errors(state: TenantState) -> None:
+    """Licence assignment errors of several codes spread over the user list (so across pages with a
+    small max_page_size), assigned by the Sales group; one synced user without usage location."""
+    e3, exchange = state.skus[0]["skuId"], state.skus[1]["skuId"]
+    sales = state.groups[0]["id"]
+    users = state.users
+    users[0]["licenseAssignmentStates"] = [licence_state(e3, group=sales)]
+    users[1]["licenseAssignmentStates"] = [licence_state(exchange, "CountViolation", group=sales)]
+    users[2]["licenseAssignmentStates"] = [licence_state(e3, "ProhibitedInUsageLocationViolation", group=sales)]
+    users[2]["usageLocation"] = None
+    users[4]["licenseAssignmentStates"] = [
+        licence_state(exchange, "CountViolation", group=sales),
+        licence_state(e3, "MutuallyExclusiveViolation", state="ActiveWithError"),
+    ]

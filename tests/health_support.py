@@ -25,7 +25,7 @@ def connect(tenant, standin, **extra):
     )
 
 
-def ad_user(name, *, upn, mail=None, proxies=(), guid=None):
+def ad_user(name, *, upn, mail=None, proxies=(), guid=None, country=None):
     attributes = {
         "objectclass": ["top", "person", "organizationalPerson", "user"],
         "objectguid": [(guid or uuid.uuid4()).bytes_le],
@@ -39,6 +39,8 @@ def ad_user(name, *, upn, mail=None, proxies=(), guid=None):
         attributes["mailnickname"] = [name.lower()]
     if proxies:
         attributes["proxyaddresses"] = list(proxies)
+    if country is not None:
+        attributes["c"] = [country]
     return Entry(dn=f"CN={name},OU=Staff,DC=corp,DC=acme,DC=example", attributes=attributes, source="corp")
 
 

@@ -150,7 +150,8 @@ def test_tiles_on_the_page(client, personas, tenant):
 def test_password_sync_tile_only_for_password_hash_sync(tenant):
     now = timezone.now()
     snapshot = _snapshot(tenant, now, timedelta(minutes=5))
-    assert [t["key"] for t in tiles(tenant, snapshot, now)] == ["sync-enabled", "last-sync", "password-sync", "errors"]
+    keys = [t["key"] for t in tiles(tenant, snapshot, now)]
+    assert keys == ["engine", "sync-enabled", "last-sync", "password-sync", "errors"]
     tenant.auth_method = "pta"
     keys = [t["key"] for t in tiles(tenant, snapshot, now)]
     assert "password-sync" not in keys

@@ -8,15 +8,16 @@ class ProvisioningErrorFilter(django_filters.FilterSet):
     """Filters of the provisioning errors table; they live in the URL like the findings list's."""
 
     q = django_filters.CharFilter(method="search", label="Search")
+    source = django_filters.ChoiceFilter(choices=ProvisioningError.Source.choices, label="Engine")
     category = django_filters.ChoiceFilter(choices=[])
-    property = django_filters.ChoiceFilter(choices=[])
+    property = django_filters.ChoiceFilter(choices=[], label="Property or error code")
     object_type = django_filters.ChoiceFilter(
         choices=[("user", "user"), ("group", "group"), ("contact", "contact")], label="Object type"
     )
 
     class Meta:
         model = ProvisioningError
-        fields = ["q", "category", "property", "object_type"]
+        fields = ["q", "source", "category", "property", "object_type"]
 
     def __init__(self, data=None, queryset=None, **kwargs):
         super().__init__(data, queryset=queryset, **kwargs)
@@ -33,4 +34,5 @@ class ProvisioningErrorFilter(django_filters.FilterSet):
             | Q(upn__icontains=value)
             | Q(value__icontains=value)
             | Q(matched_dn__icontains=value)
+            | Q(source_dn__icontains=value)
         )

@@ -4,7 +4,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from django import forms
 
-from .models import GraphConnection
+from .models import GraphConnection, SyncEngine
 
 
 class SecretTextarea(forms.Textarea):
@@ -35,7 +35,14 @@ class GraphConnectionForm(forms.ModelForm):
 
     class Meta:
         model = GraphConnection
-        fields = ["client_id", "client_secret", "certificate_key", "certificate_thumbprint"]
+        fields = [
+            "client_id",
+            "client_secret",
+            "certificate_key",
+            "certificate_thumbprint",
+            "sync_engine",
+            "provisioning_log_days",
+        ]
 
     def __init__(self, *args, tenant, **kwargs):
         super().__init__(*args, **kwargs)
@@ -50,6 +57,12 @@ class GraphConnectionForm(forms.ModelForm):
             what = "A certificate" if self.instance.uses_certificate else "A client secret"
             self.fields["client_secret"].help_text = f"{what} is stored. Leave both empty to keep it."
         self.order_fields(["tenant_id", "client_id", "client_secret", "certificate_key", "certificate_thumbprint"])
+        self.fields["sync_engine"].choices = [("", "Detect from Graph")] + list(SyncEngine.choices)
+        self.fields["provisioning_log_days"].required = False  # empty: the default window
+
+    def clean_provisioning_log_days(self):
+        days = self.cleaned_data.get("provisioning_log_days")
+        return days if days is not None else GraphConnection._meta.get_field("provisioning_log_days").default
 
     def clean_certificate_thumbprint(self):
         return re.sub(r"[\s:]", "", self.cleaned_data["certificate_thumbprint"]).lower()

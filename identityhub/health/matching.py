@@ -19,7 +19,7 @@ from identityhub.lib.rules.duplicates import ADDRESS, all_keys
 from identityhub.scans.models import DirectoryObject, Finding, IdentityKey, ScanRun, StagedFinding
 from identityhub.scans.pipeline import finding_on_key, merge_findings
 
-from .models import ProvisioningError
+from .models import LicenceError, ProvisioningError
 
 COLLISION_RULE = "cloud.collision"
 CHUNK = 500
@@ -75,46 +75,120 @@ def _holders(scans: list[int], values) -> dict[str, set[tuple[int, uuid.UUID]]]:
 # -- provisioning errors -> objects and findings ------------------------------------------------
 
 
-def match_errors(tenant, errors: list[dict]) -> list[ProvisioningError]:
-    """Unsaved ProvisioningError rows, each matched to its on-prem object (anchor, then UPN, then
-    the conflicting value; a value two objects hold matches neither) and to its best finding."""
-    scans = _current_scans(tenant)
-    anchors = {e["immutable_id"]: guid_of_anchor(e["immutable_id"]) for e in errors if e.get("immutable_id")}
-    objects: dict[uuid.UUID, tuple[int, str]] = {}
+def locate(scans: list[int], items: list[dict]) -> list[tuple[int, uuid.UUID, str] | None]:
+    """Per item, the on-prem object (forest_id, objectGUID, how) of our current picture: by the
+    anchor (``immutable_id``), then the DN (``dn``, as Cloud Sync logs it), then the UPN (``upn``),
+    then the conflicting ``value``; a UPN or value two objects hold matches neither. None: not found."""
+    anchors = {i["immutable_id"]: guid_of_anchor(i["immutable_id"]) for i in items if i.get("immutable_id")}
+    by_guid: dict[uuid.UUID, int] = {}
     for chunk in _chunks({g for g in anchors.values() if g}):
-        for guid, forest_id, dn in DirectoryObject.objects.filter(scan__in=scans, guid__in=chunk).values_list(
-            "guid", "forest_id", "dn"
+        by_guid.update(
+            (guid, forest_id)
+            for guid, forest_id in DirectoryObject.objects.filter(scan__in=scans, guid__in=chunk).values_list(
+                "guid", "forest_id"
+            )
+        )
+    # DNs only of what the anchor does not find: dn has no index (a scan writes millions of rows), and
+    # Cloud Sync logs the DN as AD holds it, so an exact comparison is enough.
+    by_dn: dict[str, set] = defaultdict(set)
+    unanchored = {i["dn"] for i in items if i.get("dn") and anchors.get(i.get("immutable_id")) not in by_guid}
+    for chunk in _chunks(unanchored):
+        for dn, forest_id, guid in DirectoryObject.objects.filter(scan__in=scans, dn__in=chunk).values_list(
+            "dn", "forest_id", "guid"
         ):
-            objects[guid] = (forest_id, dn)
-    holders = _holders(
-        scans, {address_value(e.get("upn")) for e in errors} | {address_value(e["value"]) for e in errors}
-    )
+            by_dn[dn].add((forest_id, guid))
+    values = {address_value(i.get("upn")) for i in items} | {address_value(i.get("value")) for i in items}
+    holders = _holders(scans, values - {""})
+    found: list[tuple[int, uuid.UUID, str] | None] = []
+    for item in items:
+        guid = anchors.get(item.get("immutable_id"))
+        if guid in by_guid:
+            found.append((by_guid[guid], guid, "anchor"))
+            continue
+        match = None
+        candidates = (
+            ("dn", by_dn.get(item.get("dn") or "")),
+            ("upn", holders.get(address_value(item.get("upn"))) if item.get("upn") else None),
+            ("value", holders.get(address_value(item.get("value"))) if item.get("value") else None),
+        )
+        for how, objects in candidates:
+            if objects and len(objects) == 1:
+                forest_id, guid = next(iter(objects))
+                match = (forest_id, guid, how)
+                break
+        found.append(match)
+    return found
 
+
+def match_errors(tenant, errors: list[dict]) -> list[ProvisioningError]:
+    """Unsaved ProvisioningError rows (Connect Sync's and Cloud Sync's), each matched to its on-prem
+    object (see locate()) and to the finding that best explains it."""
+    scans = _current_scans(tenant)
+    # Cloud Sync's value is Microsoft's reason, not a conflicting address: nothing to look up by it.
+    items = [{**e, "value": e["value"] if e.get("source", "connect") == "connect" else None} for e in errors]
     rows = []
-    for e in errors:
+    for e, match in zip(errors, locate(scans, items), strict=True):
         row = ProvisioningError(
-            object_id=e["object_id"] or "",
-            object_type=e["object_type"] or "",
+            source=e.get("source") or ProvisioningError.Source.CONNECT,
+            object_id=(e["object_id"] or "")[:64],
+            object_type=(e["object_type"] or "")[:10],
             display_name=(e["display_name"] or "")[:256],
-            upn=e.get("upn") or "",
-            immutable_id=e.get("immutable_id") or "",
-            category=e["category"] or "",
-            property=e["property"] or "",
+            upn=(e.get("upn") or "")[:256],
+            immutable_id=(e.get("immutable_id") or "")[:64],
+            category=(e["category"] or "")[:40],
+            property=(e["property"] or "")[:64],
             value=e["value"] or "",
             occurred=e["occurred"],
+            last_occurred=e.get("last_occurred"),
+            occurrences=e.get("occurrences") or 1,
+            action=(e.get("action") or "")[:20],
+            job_id=(e.get("job_id") or "")[:200],
+            source_dn=e.get("dn") or "",
         )
-        guid = anchors.get(e.get("immutable_id"))
-        if guid in objects:
-            row.matched_forest_id, row.matched_guid, row.matched_by = objects[guid][0], guid, "anchor"
-        else:
-            for how, value in (("upn", address_value(e.get("upn"))), ("value", address_value(e["value"]))):
-                found = holders.get(value) if value else None
-                if found and len(found) == 1:
-                    (row.matched_forest_id, row.matched_guid), row.matched_by = next(iter(found)), how
-                    break
+        if match:
+            row.matched_forest_id, row.matched_guid, row.matched_by = match
         rows.append(row)
     _attach_findings(tenant, scans, rows)
     return rows
+
+
+def match_licence_errors(tenant, errors: list[dict]) -> list[LicenceError]:
+    """Unsaved LicenceError rows, each matched to its on-prem user (anchor, then UPN)."""
+    scans = _current_scans(tenant)
+    items = [{"immutable_id": e.get("immutable_id"), "upn": e.get("upn")} for e in errors]
+    rows = []
+    for e, match in zip(errors, locate(scans, items), strict=True):
+        row = LicenceError(
+            user_id=e["user_id"][:64],
+            display_name=e["display_name"][:256],
+            upn=e["upn"][:256],
+            immutable_id=(e.get("immutable_id") or "")[:64],
+            usage_location=(e.get("usage_location") or "")[:8],
+            sku_id=e["sku_id"][:64],
+            sku_part_number=(e.get("sku_part_number") or "")[:100],
+            error_code=e["error_code"][:64],
+            state=e["state"][:20],
+            group_id=(e.get("group_id") or "")[:64],
+        )
+        if match:
+            row.matched_forest_id, row.matched_guid, row.matched_by = match
+        rows.append(row)
+    dns = _dns(scans, {r.matched_guid for r in rows if r.matched_guid})
+    for row in rows:
+        row.matched_dn = dns.get((row.matched_forest_id, row.matched_guid), "")
+    return rows
+
+
+def _dns(scans: list[int], guids) -> dict[tuple[int, uuid.UUID], str]:
+    dns = {}
+    for chunk in _chunks(guids):
+        dns.update(
+            ((forest_id, guid), dn)
+            for forest_id, guid, dn in DirectoryObject.objects.filter(scan__in=scans, guid__in=chunk).values_list(
+                "forest_id", "guid", "dn"
+            )
+        )
+    return dns
 
 
 def _attach_findings(tenant, scans: list[int], rows: list[ProvisioningError]) -> None:
@@ -125,14 +199,7 @@ def _attach_findings(tenant, scans: list[int], rows: list[ProvisioningError]) ->
     for chunk in _chunks({r.matched_guid for r in matched}):
         for f in Finding.objects.filter(tenant=tenant, guid__in=chunk).order_by("status", "rule", "pk"):
             findings[(f.forest_id, f.guid)].append(f)
-    dns = {}
-    for chunk in _chunks({r.matched_guid for r in matched}):
-        dns.update(
-            ((forest_id, guid), dn)
-            for forest_id, guid, dn in DirectoryObject.objects.filter(scan__in=scans, guid__in=chunk).values_list(
-                "forest_id", "guid", "dn"
-            )
-        )
+    dns = _dns(scans, {r.matched_guid for r in matched})
     for row in matched:
         candidates = findings.get((row.matched_forest_id, row.matched_guid), [])
         row.matched_dn = dns.get((row.matched_forest_id, row.matched_guid)) or (candidates[0].dn if candidates else "")

@@ -16,11 +16,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from identityhub.lib import graph
+from identityhub.lib import cloudsync, graph
 from identityhub.tenants.models import Tenant
 
 from . import matching
-from .models import GraphConnection, HealthPull, ProvisioningError, SyncSnapshot
+from .models import GraphConnection, HealthPull, LicenceError, ProvisioningError, SyncSnapshot
 from .signals import health_pull_failed, health_pulled
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,11 @@ def client_for(tenant: Tenant) -> graph.GraphClient:
     )
 
 
+def provisioning_days(tenant: Tenant) -> int:
+    connection = GraphConnection.objects.filter(tenant=tenant).first()
+    return connection.provisioning_log_days if connection else cloudsync.DEFAULT_DAYS
+
+
 # -- the job ------------------------------------------------------------------------------------
 
 
@@ -81,7 +86,7 @@ def pull(tenant: Tenant, *, job: HealthPull | None = None, user=None) -> SyncSna
         )
     try:
         with client_for(tenant) as client:
-            report = graph.pull_health(client)
+            report = graph.pull_health(client, provisioning_days=provisioning_days(tenant))
         snapshot = store_report(tenant, report, job=job)
     except Exception as exc:
         if not isinstance(exc, graph.GraphError):
@@ -162,6 +167,9 @@ def store_report(
     with transaction.atomic():
         # One writer per tenant at a time, the same lock a forest scan takes when it completes.
         Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
+        as_json = report.to_json()
+        cloud_errors = report.cloud_sync.get("errors", [])
+        licence_errors = report.licensing.get("errors", [])
         snapshot = SyncSnapshot.objects.create(
             tenant=tenant,
             pull=job,
@@ -173,13 +181,23 @@ def store_report(
             verified_domains=list(report.verified_domains),
             domains=[dict(d) for d in report.domains],
             counts={kind: dict(c) for kind, c in report.counts.items()},
-            error_count=len(report.provisioning_errors),
-            raw=report.to_json(),
+            error_count=len(report.provisioning_errors) + len(cloud_errors),
+            # The rows carry the lists; the summaries stay for the trend after pruning.
+            cloud_sync={
+                **{k: v for k, v in as_json["cloud_sync"].items() if k != "errors"},
+                "error_count": len(cloud_errors),
+            },
+            licensing={k: v for k, v in as_json["licensing"].items() if k != "errors"},
+            raw=as_json,
         )
-        errors = matching.match_errors(tenant, report.provisioning_errors)
+        errors = matching.match_errors(tenant, report.provisioning_errors + cloud_errors)
         for row in errors:
             row.snapshot = snapshot
         ProvisioningError.objects.bulk_create(errors, batch_size=1000)
+        licence_rows = matching.match_licence_errors(tenant, licence_errors)
+        for row in licence_rows:
+            row.snapshot = snapshot
+        LicenceError.objects.bulk_create(licence_rows, batch_size=1000)
         if report.verified_domains:
             # They feed the scan's routable-domain rules.
             Tenant.objects.filter(pk=tenant.pk).update(verified_domains=list(report.verified_domains))
@@ -199,4 +217,5 @@ def prune_details(tenant: Tenant) -> None:
     keep = list(SyncSnapshot.objects.filter(tenant=tenant).values_list("pk", flat=True)[:KEEP_DETAIL])
     old = SyncSnapshot.objects.filter(tenant=tenant).exclude(pk__in=keep)
     ProvisioningError.objects.filter(snapshot__in=old).delete()
+    LicenceError.objects.filter(snapshot__in=old).delete()
     old.exclude(raw={}).update(raw={})

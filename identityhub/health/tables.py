@@ -10,8 +10,8 @@ class ProvisioningErrorTable(tables.Table):
     WRAP = {"td": {"class": "wrap"}}
 
     display_name = tables.Column(verbose_name="Cloud object", attrs=WRAP)
-    property = tables.Column(verbose_name="Conflict")
-    value = tables.Column(verbose_name="Conflicting value", attrs=WRAP)
+    property = tables.Column(verbose_name="Conflict or error")
+    value = tables.Column(verbose_name="Value or reason", attrs=WRAP)
     matched_dn = tables.Column(verbose_name="On-prem object", empty_values=(), attrs=WRAP)
     matched_finding = tables.Column(verbose_name="Our finding", empty_values=(), orderable=False)
 
@@ -29,9 +29,19 @@ class ProvisioningErrorTable(tables.Table):
 
     def render_display_name(self, value, record):
         upn = format_html('<br><span class="mono">{}</span>', record.upn) if record.upn else ""
-        return format_html('{} <span class="badge">{}</span>{}', value, record.object_type, upn)
+        engine = (
+            format_html(' <span class="badge engine-cloud">{}</span>', record.get_source_display())
+            if record.source == record.Source.CLOUD_SYNC
+            else ""
+        )
+        return format_html('{} <span class="badge">{}</span>{}{}', value, record.object_type, engine, upn)
 
     def render_property(self, value, record):
+        if record.source == record.Source.CLOUD_SYNC:
+            # An escrowed object fails every cycle: how often, and since when (occurred = the first).
+            return format_html(
+                '{}<br><span class="muted">{} · {}× in the window</span>', value, record.action, record.occurrences
+            )
         return format_html('{}<br><span class="muted">{}</span>', value, record.category)
 
     def render_value(self, value):

@@ -1,3 +1,5 @@
+from collections import Counter
+
 from django.contrib import messages
 from django.db.models import F, Q
 from django.shortcuts import redirect, render
@@ -15,13 +17,23 @@ from . import pulls
 from .filters import ProvisioningErrorFilter
 from .forms import GraphConnectionForm
 from .matching import COLLISION_RULE
-from .models import GraphConnection, HealthPull, ProvisioningError, SyncSnapshot, age_colour
+from .models import (
+    GraphConnection,
+    HealthPull,
+    LicenceError,
+    ProvisioningError,
+    SyncEngine,
+    SyncSnapshot,
+    age_colour,
+    engine_of,
+)
 from .tables import ProvisioningErrorTable
 
 TREND_POINTS = 336  # a week of pulls every 30 minutes
 
 
 RECENT_PULLS = 10
+LICENCE_ROWS = 200  # users listed on the page; the export has them all
 
 
 @require_GET
@@ -44,11 +56,18 @@ def health(request, tenant):
     now = timezone.now()
     resolved = Finding.objects.filter(tenant=tenant, status=Finding.Status.RESOLVED)
     verified = Q(verified_at__isnull=False, verified_at__gte=F("resolved_at"))
+    connection = GraphConnection.objects.filter(tenant=tenant).first()
     context.update(
         latest_pull=latest_pull,
         last_failure=latest_pull if latest_pull and latest_pull.status == HealthPull.Status.FAILED else None,
-        connection=GraphConnection.objects.filter(tenant=tenant).first(),
-        tiles=tiles(tenant, snapshot, now) if snapshot else [],
+        connection=connection,
+        tiles=tiles(tenant, snapshot, now, connection) if snapshot else [],
+        show_cloud_sync=snapshot is not None
+        and (bool(snapshot.cloud_sync_jobs) or engine_of(connection, snapshot) != SyncEngine.CONNECT),
+        licence_errors=LicenceError.objects.filter(snapshot=snapshot).of_code(request.GET.get("licence_code"))[
+            :LICENCE_ROWS
+        ],
+        licence_code=request.GET.get("licence_code", ""),
         trend=trend(tenant),
         collisions=Finding.objects.filter(tenant=tenant, rule=COLLISION_RULE).unresolved().count(),
         awaiting_sync=resolved.exclude(verified).count(),
@@ -60,6 +79,10 @@ def health(request, tenant):
     return render(request, "health/health.html", context)
 
 
+def _escrows(cloud_sync: dict) -> int:
+    return sum(job.get("escrows", 0) for c in cloud_sync.get("configurations", []) for job in c.get("jobs", []))
+
+
 def _age_text(age) -> str:
     minutes = int(age.total_seconds() // 60)
     if minutes < 60:
@@ -69,16 +92,24 @@ def _age_text(age) -> str:
     return f"{minutes // 1440} days ago"
 
 
-def tiles(tenant, snapshot: SyncSnapshot, now) -> list[dict]:
+def tiles(tenant, snapshot: SyncSnapshot, now, connection=None) -> list[dict]:
     """The tiles of the health page: label, value, detail and colour (green / amber / red)."""
+    engine = engine_of(connection, snapshot)
     out = [
+        {
+            "key": "engine",
+            "label": "Sync engine",
+            "value": SyncEngine(engine).label,
+            "detail": "set on the Graph connection" if connection and connection.sync_engine else "detected from Graph",
+            "colour": "green",
+        },
         {
             "key": "sync-enabled",
             "label": "Directory sync",
             "value": "on" if snapshot.sync_enabled else "off",
             "detail": "onPremisesSyncEnabled",
             "colour": "green" if snapshot.sync_enabled else "red",
-        }
+        },
     ]
     for key, label, when, show in (
         ("last-sync", "Last sync", snapshot.last_sync, True),
@@ -106,18 +137,84 @@ def tiles(tenant, snapshot: SyncSnapshot, now) -> list[dict]:
             "colour": "green" if snapshot.error_count == 0 else "red",
         }
     )
+    if engine != SyncEngine.CONNECT or snapshot.cloud_sync_jobs:
+        out += cloud_sync_tiles(snapshot)
+    if snapshot.licensing:
+        out += licensing_tiles(snapshot)
     return out
+
+
+def cloud_sync_tiles(snapshot: SyncSnapshot) -> list[dict]:
+    """Cloud Sync: red when a job is in quarantine (or none can be read), amber when one is paused,
+    has not run, or holds escrows; green when every job is active and clean."""
+    jobs = snapshot.cloud_sync_jobs
+    statuses = Counter(job["status"] for job in jobs)
+    escrows = sum(job["escrows"] for job in jobs)
+    if not jobs:
+        value, colour = "none found", "red"
+    elif statuses["Quarantine"]:
+        value, colour = f"{statuses['Quarantine']} in quarantine", "red"
+    elif statuses["Active"] < len(jobs):
+        value, colour = f"{statuses['Active']} of {len(jobs)} active", "amber"
+    else:
+        value, colour = f"{len(jobs)} active", "amber" if escrows else "green"
+    errors = (snapshot.cloud_sync or {}).get("error_count", 0)
+    days = (snapshot.cloud_sync or {}).get("days", 7)
+    return [
+        {
+            "key": "cloud-sync-jobs",
+            "label": "Cloud Sync jobs",
+            "value": value,
+            "detail": ", ".join(f"{n} {status}" for status, n in sorted(statuses.items())) or "no provisioning job",
+            "colour": colour,
+        },
+        {
+            "key": "cloud-sync-escrows",
+            "label": "Escrowed objects",
+            "value": escrows,
+            "detail": f"{errors} failing object(s) in {days} days of logs",
+            "colour": "green" if not escrows and not errors else "amber",
+        },
+    ]
+
+
+def licensing_tiles(snapshot: SyncSnapshot) -> list[dict]:
+    licensing = snapshot.licensing
+    missing = (licensing.get("users_without_usage_location") or {}).get("synced", 0)
+    in_error = licensing.get("users_in_error", 0)
+    return [
+        {
+            "key": "licence-errors",
+            "label": "Licence errors",
+            "value": in_error,
+            "detail": "users; " + (", ".join(f"{n} {code}" for code, n in licensing.get("errors_by_code", {}).items())
+                                   or "no assignment error"),
+            "colour": "red" if in_error else "green",
+        },
+        {
+            "key": "usage-location",
+            "label": "No usage location",
+            "value": missing,
+            "detail": "synced users: no licence can be assigned",
+            "colour": "amber" if missing else "green",
+        },
+    ]  # fmt: skip
 
 
 def trend(tenant) -> dict:
     """Error count and sync age (minutes) per snapshot, oldest first, for the chart (json_script)."""
     points = list(
-        SyncSnapshot.objects.filter(tenant=tenant).values_list("taken", "error_count", "last_sync")[:TREND_POINTS]
+        SyncSnapshot.objects.filter(tenant=tenant).values_list(
+            "taken", "error_count", "last_sync", "cloud_sync", "licensing"
+        )[:TREND_POINTS]
     )[::-1]
     return {
-        "labels": [f"{timezone.localtime(taken):%d %b %H:%M}" for taken, _, _ in points],
-        "errors": [n for _, n, _ in points],
-        "sync_age": [round((taken - last).total_seconds() / 60) if last else None for taken, _, last in points],
+        "labels": [f"{timezone.localtime(p[0]):%d %b %H:%M}" for p in points],
+        "errors": [p[1] for p in points],
+        "sync_age": [round((p[0] - p[2]).total_seconds() / 60) if p[2] else None for p in points],
+        # None where the snapshot predates Cloud Sync / licensing reads: a gap, not a zero.
+        "escrows": [_escrows(p[3]) if p[3] else None for p in points],
+        "licence_errors": [p[4].get("users_in_error") if p[4] else None for p in points],
     }
 
 

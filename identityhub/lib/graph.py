@@ -35,13 +35,36 @@ import requests
 KINDS = ("users", "groups", "contacts")
 OBJECT_TYPES = {"users": "user", "groups": "group", "contacts": "contact"}
 
-# Path prefix -> application permission that Graph wants for a GET on it.
+# Path prefix -> the least-privileged application permission Graph wants for a GET on it (the
+# "Permissions" table of each request's page on learn.microsoft.com/graph/api/...). The most
+# specific prefix is tried first.
 PERMISSIONS = {
     "/organization": "Organization.Read.All",
     "/domains": "Domain.Read.All",
     "/users": "User.Read.All",
     "/groups": "Group.Read.All",
     "/contacts": "OrgContact.Read.All",
+    # serviceprincipal-list: Application.Read.All
+    "/servicePrincipals": "Application.Read.All",
+    # synchronization-synchronizationjob-list / -get: Synchronization.Read.All
+    "/servicePrincipals/*/synchronization": "Synchronization.Read.All",
+    # provisioningobjectsummary-list: AuditLog.Read.All (and Directory.Read.All)
+    "/auditLogs/provisioning": "AuditLog.Read.All",
+    # subscribedsku-list: LicenseAssignment.Read.All (Organization.Read.All also does)
+    "/subscribedSkus": "LicenseAssignment.Read.All",
+}
+# What else grants a read where the least-privileged permission is missing, for the 403 message.
+ALSO_GRANTED_BY = {
+    "Organization.Read.All": "Directory.Read.All also grants it",
+    "Domain.Read.All": "Directory.Read.All also grants it",
+    "User.Read.All": "Directory.Read.All also grants it",
+    "Group.Read.All": "Directory.Read.All also grants it",
+    "OrgContact.Read.All": "Directory.Read.All also grants it",
+    "Application.Read.All": "Directory.Read.All also grants it",
+    "LicenseAssignment.Read.All": "Organization.Read.All or Directory.Read.All also grant it",
+    "AuditLog.Read.All": "Microsoft lists it together with Directory.Read.All; provisioning logs also "
+    "need an Entra ID P1 or P2 licence in the tenant",
+    "Synchronization.Read.All": "Directory.Read.All does not grant it",
 }
 
 # Microsoft's own login hosts (public and national clouds): msal knows them without discovery.
@@ -67,7 +90,9 @@ _COMMON_FIELDS = (
     "onPremisesProvisioningErrors",
 )
 SELECT_FIELDS = {
-    "users": _COMMON_FIELDS + ("userPrincipalName", "onPremisesImmutableId"),
+    # usageLocation and licenseAssignmentStates feed licences.LicenceTally in the same pass.
+    "users": _COMMON_FIELDS
+    + ("userPrincipalName", "onPremisesImmutableId", "usageLocation", "licenseAssignmentStates"),
     "groups": _COMMON_FIELDS,
     "contacts": _COMMON_FIELDS,
 }
@@ -133,9 +158,11 @@ def required_permission(path: str) -> str | None:
     """The application permission Graph checks for a GET on ``path`` (a path or a full URL)."""
     path = urlsplit(path).path
     path = re.sub(r"^/(v1\.0|beta)(?=/)", "", path)
-    for prefix, permission in PERMISSIONS.items():
-        if path == prefix or path.startswith(prefix + "/"):
-            return permission
+    # Longest prefix first; "*" stands for one path segment (an object ID).
+    for prefix in sorted(PERMISSIONS, key=len, reverse=True):
+        pattern = re.escape(prefix).replace(r"\*", "[^/]+")
+        if re.fullmatch(f"{pattern}(/.*)?", path):
+            return PERMISSIONS[prefix]
     return None
 
 
@@ -348,9 +375,9 @@ class GraphClient:
         if response.status_code in (401, 403):
             permission = required_permission(path)
             needed = f"the application permission {permission}" if permission else "a read permission"
+            also = ALSO_GRANTED_BY.get(permission or "", "")
             return GraphPermissionError(
-                f"{what}. The app registration needs {needed} with admin consent "
-                "(Directory.Read.All covers organization, domains, users, groups and contacts).",
+                f"{what}. The app registration needs {needed} with admin consent" + (f" ({also})." if also else "."),
                 permission=permission,
                 status=response.status_code,
                 code=code,
@@ -389,6 +416,16 @@ class GraphClient:
             raise self._tls_error(url, exc) from exc
         except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
             raise self._connection_error(url, exc) from exc
+
+
+def unread_part(part: str, exc: GraphError) -> dict:
+    """The ``problems`` entry of an optional read (Cloud Sync, licensing) that Graph refused: a
+    missing permission, or a query this tenant's Graph does not take (400/404). Anything else
+    (throttling that does not end, an outage) is re-raised and fails the pull as usual."""
+    if not (isinstance(exc, GraphPermissionError) or exc.status in (400, 404)):
+        raise exc
+    permission = exc.permission if isinstance(exc, GraphPermissionError) else None
+    return {"part": part, "permission": permission, "status": exc.status, "message": str(exc)}
 
 
 def _retryable(status: int) -> bool:
@@ -500,6 +537,8 @@ def iter_directory_objects(client: GraphClient, kind: str) -> Iterator[dict]:
             "onPremisesSyncEnabled": item.get("onPremisesSyncEnabled"),
             "onPremisesImmutableId": item.get("onPremisesImmutableId"),
             "onPremisesProvisioningErrors": item.get("onPremisesProvisioningErrors") or [],
+            "usageLocation": item.get("usageLocation"),
+            "licenseAssignmentStates": item.get("licenseAssignmentStates") or [],
         }
 
 
@@ -522,6 +561,9 @@ class HealthReport:
     # addresses as above. health/ uses it to see that a fixed object arrived ("verified clean").
     # Not in to_json(): it is for matching, and as large as the directory.
     synced_clean_identities: list[tuple[str, str]] = field(default_factory=list)
+    # cloudsync.read_cloud_sync() and licences.read_licensing(): plain dicts, datetimes in errors.
+    cloud_sync: dict = field(default_factory=dict)
+    licensing: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
         return {
@@ -534,7 +576,20 @@ class HealthReport:
             "provisioning_errors": [{**e, "occurred": _iso(e["occurred"])} for e in self.provisioning_errors],
             "cloud_only_identities": [[kind, value] for kind, value in self.cloud_only_identities],
             "cloud_only_holders": dict(self.cloud_only_holders),
+            "cloud_sync": _jsonable(self.cloud_sync),
+            "licensing": _jsonable(self.licensing),
         }
+
+
+def _jsonable(value: Any) -> Any:
+    """Datetimes as ISO strings, recursively (the sections are otherwise JSON already)."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -574,13 +629,19 @@ def holder_of(obj: dict, kind: str) -> str:
     return f"{OBJECT_TYPES[kind]} '{obj.get('displayName') or ''}' ({name + ', ' if name else ''}id {obj['id']})"
 
 
-def pull_health(client: GraphClient) -> HealthReport:
+def pull_health(client: GraphClient, *, provisioning_days: int = 7, now: datetime | None = None) -> HealthReport:
     """Everything the health page shows, in one pass over the directory.
 
     Counts are tallied from the same listing that yields the provisioning errors instead of
     calling fetch_counts(): the listing is needed anyway, its numbers are exact where $count is
-    eventually consistent, and the errors and counts then describe the same moment.
+    eventually consistent, and the errors and counts then describe the same moment. Cloud Sync and
+    licensing are read after it; a permission missing for them is recorded, not fatal.
     """
+    # Imported here: both modules build on this one's client.
+    from .cloudsync import read_cloud_sync
+    from .licences import LicenceTally, read_licensing
+
+    tally = LicenceTally()
     org = fetch_organization(client)
     domains = fetch_domains(client)
     counts = {kind: {"synced": 0, "cloud_only": 0} for kind in KINDS}
@@ -592,6 +653,8 @@ def pull_health(client: GraphClient) -> HealthReport:
         for obj in iter_directory_objects(client, kind):
             synced = obj["onPremisesSyncEnabled"] is True
             counts[kind]["synced" if synced else "cloud_only"] += 1
+            if kind == "users":
+                tally.add_user(obj)
             errors.extend(provisioning_errors_of(obj, kind))
             if not synced:
                 for identity in identities_of(obj):
@@ -612,4 +675,6 @@ def pull_health(client: GraphClient) -> HealthReport:
         cloud_only_identities=list(identities),
         cloud_only_holders=holders,
         synced_clean_identities=list(synced_clean),
+        cloud_sync=read_cloud_sync(client, now or datetime.now(UTC), provisioning_days),
+        licensing=read_licensing(client, tally),
     )

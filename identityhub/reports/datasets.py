@@ -13,7 +13,7 @@ from typing import Any
 from django_tables2 import RequestConfig
 
 from identityhub.health.filters import ProvisioningErrorFilter
-from identityhub.health.models import ProvisioningError, SyncSnapshot
+from identityhub.health.models import LicenceError, ProvisioningError, SyncSnapshot
 from identityhub.health.tables import ProvisioningErrorTable
 from identityhub.remediation import exports as change_exports
 from identityhub.remediation.filters import ChangeFilter, WaiverFilter
@@ -222,6 +222,11 @@ ERROR_FIELDS = [
     ("matched by", "matched_by"),
     ("our finding", "matched_finding_id"),
     ("snapshot taken", "snapshot__taken"),
+    # Cloud Sync's rows (Connect Sync's: connect, 1, empty).
+    ("engine", "source"),
+    ("last occurred", "last_occurred"),
+    ("occurrences", "occurrences"),
+    ("on-prem DN as logged", "source_dn"),
 ]
 ERROR_HEADER = [label for label, _ in ERROR_FIELDS]
 
@@ -245,10 +250,43 @@ def provisioning_errors(request, tenant) -> Dataset:
     return Dataset("provisioning-errors", ERROR_HEADER, error_rows(errors_queryset(request, tenant)))
 
 
+# ---------------------------------------------------------------- licence assignment errors (latest snapshot)
+
+LICENCE_FIELDS = [
+    ("cloud user ID", "user_id"),
+    ("display name", "display_name"),
+    ("UPN", "upn"),
+    ("usage location", "usage_location"),
+    ("SKU", "sku_part_number"),
+    ("SKU ID", "sku_id"),
+    ("error", "error_code"),
+    ("state", "state"),
+    ("assigned by group", "group_id"),
+    ("matched forest", "matched_forest__name"),
+    ("matched objectGUID", "matched_guid"),
+    ("on-prem object", "matched_dn"),
+    ("matched by", "matched_by"),
+    ("snapshot taken", "snapshot__taken"),
+]
+
+
+def licence_errors_queryset(request, tenant):
+    """The latest snapshot's licence errors, ``?licence_code=`` narrowing to one error code."""
+    snapshot = latest_snapshot(request, tenant)
+    queryset = LicenceError.objects.for_user(request.user).filter(snapshot=snapshot)
+    return queryset.of_code(request.GET.get("licence_code")).order_by("error_code", "upn", "pk")
+
+
+def licence_errors(request, tenant) -> Dataset:
+    rows = licence_errors_queryset(request, tenant).values_list(*(f for _, f in LICENCE_FIELDS)).iterator(CHUNK)
+    return Dataset("licence-errors", [label for label, _ in LICENCE_FIELDS], rows)
+
+
 LISTS = {
     "findings": findings,
     "objects": objects,
     "changes": changes,
     "exceptions": waivers,
     "provisioning-errors": provisioning_errors,
+    "licence-errors": licence_errors,
 }

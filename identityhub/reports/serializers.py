@@ -201,6 +201,8 @@ class SnapshotSerializer(serializers.ModelSerializer):
             "domains",
             "counts",
             "error_count",
+            "cloud_sync",
+            "licensing",
         ]
 
 
@@ -224,6 +226,11 @@ class ProvisioningErrorSerializer(serializers.ModelSerializer):
             "matched_dn",
             "matched_by",
             "matched_finding",
+            "source",
+            "last_occurred",
+            "occurrences",
+            "action",
+            "source_dn",
         ]
 
 

@@ -21,6 +21,16 @@ urlpatterns = [
         views.list_export("provisioning-errors", "xlsx"),
         name="provisioning-error-export-xlsx",
     ),
+    path(
+        "t/<slug:slug>/health/licence-errors/export.csv",
+        views.list_export("licence-errors", "csv"),
+        name="licence-error-export-csv",
+    ),
+    path(
+        "t/<slug:slug>/health/licence-errors/export.xlsx",
+        views.list_export("licence-errors", "xlsx"),
+        name="licence-error-export-xlsx",
+    ),
     # /t/<slug>/reports/...: the evidence pack and the findings workbook, as background jobs
     path("t/<slug:slug>/reports/", views.reports, name="reports"),
     path("t/<slug:slug>/reports/start/", views.export_start, name="export-start"),

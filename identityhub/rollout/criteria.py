@@ -19,13 +19,23 @@ from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
 
-from identityhub.health.models import GraphConnection, HealthPull, ProvisioningError, SyncSnapshot
+from identityhub.health.models import (
+    GraphConnection,
+    HealthPull,
+    ProvisioningError,
+    SyncEngine,
+    SyncSnapshot,
+    engine_of,
+)
+from identityhub.lib.cloudsync import PROVISIONING_JOB
 from identityhub.scans.models import DirectoryObject, Finding, ScanRun, Severity
 
 from .models import Checkpoint, SignOff, State, TestGroupRoundTrip
 
 EVIDENCE = "evidence"
 SIGN_OFF = "sign-off"
+LICENSE = "license"  # the optional "Ready to license" checkpoint after step 7
+USAGE_LOCATION_RULES = ("usagelocation.missing", "usagelocation.invalid")
 
 # On-prem object classes per Graph kind, for comparing counts.
 KIND_OF_CLASS = {"user": "users", "inetOrgPerson": "users", "group": "groups", "contact": "contacts"}
@@ -157,6 +167,19 @@ class Evidence:
         return out
 
     @cached_property
+    def engine(self) -> str:
+        return engine_of(self.connection, self.snapshot)
+
+    @cached_property
+    def excepted_usage_location(self) -> list:
+        waived = (Finding.Status.EXCEPTED, Finding.Status.ACCEPTED)
+        return list(
+            Finding.objects.filter(tenant=self.tenant, rule__in=USAGE_LOCATION_RULES, status__in=waived).order_by(
+                "dn", "rule"
+            )[:50]
+        )
+
+    @cached_property
     def round_trip(self):
         """The latest trip that proved something: seen in Entra ID; else the latest trip of any kind."""
         trips = TestGroupRoundTrip.objects.filter(tenant=self.tenant)
@@ -270,6 +293,80 @@ def test_group_round_trip(ev: Evidence) -> Result:
     return not_met(f"The last test group {trip.get_status_display().lower()}: {trip.error}", url)
 
 
+def cloud_sync_healthy(ev: Evidence) -> Result:
+    """Cloud Sync's jobs, read where the tenant syncs with Cloud Sync (Connect Sync is read by the
+    criteria above and below, as before)."""
+    url = ev.url("health") + "#cloud-sync"
+    if ev.engine == SyncEngine.CONNECT:
+        return met("Not used: the tenant syncs with Entra Connect Sync.", url)
+    if ev.snapshot is None:
+        return unknown("No health pull yet.", url)
+    unread = [p for p in ev.snapshot.cloud_sync.get("problems", []) if p["part"] != "Provisioning logs"]
+    if unread:
+        problem = unread[0]
+        how = f"grant {problem['permission']}" if problem["permission"] else problem["message"]
+        return not_met(f"{problem['part']} cannot be read: {how}.", url)
+    jobs = [j for j in ev.snapshot.cloud_sync_jobs if j["template"] == PROVISIONING_JOB]
+    if not jobs:
+        return not_met("No Cloud Sync provisioning job found (AD2AADProvisioning).", url)
+    for job in jobs:
+        if job["status"] == "Quarantine":
+            q = job["quarantine"] or {}
+            return not_met(
+                f"{job['configuration']}: in quarantine since {(q.get('since') or '?')[:16]}: {q.get('reason')}.", url
+            )
+    inactive = [f"{j['configuration']} ({j['status']})" for j in jobs if j["status"] != "Active"]
+    if inactive:
+        return not_met(f"Not active: {', '.join(inactive)}.", url)
+    limit = timedelta(hours=ev.checkpoint.escrow_max_age_hours)
+    old = ProvisioningError.objects.filter(
+        snapshot=ev.snapshot, source=ProvisioningError.Source.CLOUD_SYNC, occurred__lt=ev.now - limit
+    ).count()
+    if old:
+        return not_met(f"{old} object(s) failing in the provisioning logs for over {age_text(limit)}.", url)
+    escrows = sum(j["escrows"] for j in jobs)
+    logs = "" if "Provisioning logs" not in {p["part"] for p in ev.snapshot.problems} else " (logs not readable)"
+    return met(
+        f"{len(jobs)} provisioning job(s) active; {escrows} escrowed, none older than {age_text(limit)}{logs}.", url
+    )
+
+
+# -- after step 7: ready to license ---------------------------------------------------------------
+
+
+def usage_locations_set(ev: Evidence) -> Result:
+    url = ev.url("finding-list", query="rule=usagelocation.missing&status=open")
+    if not ev.current_scans:
+        return unknown("No scan yet.", ev.url("scan-list"))
+    open_ = Finding.objects.filter(tenant=ev.tenant, rule__in=USAGE_LOCATION_RULES, status=Finding.Status.OPEN).count()
+    cloud = (
+        ((ev.snapshot.licensing or {}).get("users_without_usage_location") or {}).get("synced", 0) if ev.snapshot else 0
+    )
+    excepted = len(ev.excepted_usage_location)
+    waived = f" {excepted} excepted or accepted (listed below)." if excepted else ""
+    if open_ or cloud:
+        return not_met(
+            f"{open_} in-scope user(s) without a valid country (c) on-prem; {cloud} synced user(s) without a "
+            f"usage location in Entra ID.{waived}",
+            url,
+        )
+    return met(f"Every in-scope user has a usage location.{waived}", url)
+
+
+def no_licence_errors(ev: Evidence) -> Result:
+    url = ev.url("health") + "#licensing"
+    if ev.snapshot is None or not ev.snapshot.licensing:
+        return unknown("No health pull with licensing data yet.", url)
+    licensing = ev.snapshot.licensing
+    if any(p["part"] == "Subscribed SKUs" for p in licensing.get("problems", [])):
+        return unknown("Subscribed SKUs cannot be read: grant LicenseAssignment.Read.All.", url)
+    codes = licensing.get("errors_by_code") or {}
+    if codes:
+        parts = ", ".join(f"{n} {code}" for code, n in codes.items())
+        return not_met(f"{licensing.get('users_in_error', 0)} user(s) with licence assignment errors: {parts}.", url)
+    return met("No licence assignment error.", url)
+
+
 # -- step 8 --------------------------------------------------------------------------------------
 
 
@@ -329,6 +426,12 @@ def monitoring_signed_off(ev: Evidence) -> Result:
     url = ev.url("rollout") + "#crit-monitoring"
     sign_off = ev.sign_offs.get("monitoring")
     if sign_off is None:
+        if ev.engine == SyncEngine.CLOUD:
+            return not_met(
+                "A lead confirms the Cloud Sync provisioning agents are monitored (agent status and "
+                "provisioning logs in the Entra admin center).",
+                url,
+            )
         return not_met(
             "A lead confirms that a Connect Health agent runs on each identity server and the portal shows them.", url
         )
@@ -344,6 +447,7 @@ class Criterion:
     how: str
     compute: Callable[[Evidence], Result]
     required: bool = True
+    checkpoint: str = ""  # an optional checkpoint after the step (OPTIONAL_CHECKPOINTS), not the step itself
 
     @property
     def needs_sign_off(self) -> bool:
@@ -368,6 +472,15 @@ CRITERIA = [
     Criterion("test-group", 7, "Test group round trip", EVIDENCE,
               "A test group created in AD over LDAP appears in Entra ID at a later pull, then is removed.",
               test_group_round_trip),
+    Criterion("cloud-sync", 7, "Cloud Sync jobs healthy", EVIDENCE,
+              "With Cloud Sync: the provisioning job is active, not in quarantine, and no object fails longer "
+              "than the escrow threshold.", cloud_sync_healthy),
+    Criterion("usage-location", 7, "No in-scope user without a usage location", EVIDENCE,
+              "No open finding on users' country (c), and Graph shows no synced user without usageLocation.",
+              usage_locations_set, required=False, checkpoint=LICENSE),
+    Criterion("licence-errors", 7, "No licence assignment error", EVIDENCE,
+              "Graph shows no user whose licence assignment is in error (group-based licensing).",
+              no_licence_errors, required=False, checkpoint=LICENSE),
     Criterion("sync-fresh", 8, "Last sync within the cycle", EVIDENCE,
               "The last sync is younger than the cycle threshold.", last_sync_fresh),
     Criterion("no-old-errors", 8, "No lingering provisioning error", EVIDENCE,
@@ -381,6 +494,8 @@ CRITERIA = [
 ]  # fmt: skip
 BY_CODE = {c.code: c for c in CRITERIA}
 STEPS = {7: "Synchronize identities", 8: "Monitor synchronization health"}
+# Optional checkpoints: key -> (the step they follow, title); shown when the tenant tracks them.
+OPTIONAL_CHECKPOINTS = {LICENSE: (7, "Ready to license")}
 SIGN_OFF_CODES = {c.code for c in CRITERIA if c.needs_sign_off}
 
 
@@ -392,7 +507,13 @@ def step_done(results: dict[str, Result], step: int) -> bool:
     """All required criteria of the step hold; the steps are sequential, so step 8 also needs step 7."""
     if step > 7 and not step_done(results, step - 1):
         return False
-    return all(results[c.code].state == State.MET for c in CRITERIA if c.step == step and c.required)
+    return all(
+        results[c.code].state == State.MET for c in CRITERIA if c.step == step and c.required and not c.checkpoint
+    )
+
+
+def checkpoint_done(results: dict[str, Result], key: str) -> bool:
+    return all(results[c.code].state == State.MET for c in CRITERIA if c.checkpoint == key)
 
 
 def progress(results: dict[str, Result]) -> tuple[int, int]:

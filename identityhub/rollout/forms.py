@@ -27,6 +27,14 @@ class CheckpointForm(forms.ModelForm):
         model = Checkpoint
         fields = Checkpoint.THRESHOLD_FIELDS
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["escrow_max_age_hours"].required = False  # empty keeps the current threshold
+
+    def clean_escrow_max_age_hours(self):
+        hours = self.cleaned_data.get("escrow_max_age_hours")
+        return hours if hours is not None else self.instance.escrow_max_age_hours
+
     def clean_test_group_container(self):
         value = self.cleaned_data["test_group_container"].strip()
         if value:

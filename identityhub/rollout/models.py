@@ -62,6 +62,15 @@ class Checkpoint(models.Model):
         help_text="DN of the OU the test group is created in; empty: the forest's first included OU or base DN. "
         "It must be in Entra Connect's sync scope.",
     )  # fmt: skip
+    escrow_max_age_hours = models.PositiveIntegerField(
+        "Cloud Sync escrow max age (hours)", default=24, validators=[MinValueValidator(1)],
+        help_text="Cloud Sync: an object failing in the provisioning logs for longer than this blocks step 7.",
+    )  # fmt: skip
+    ready_to_license = models.BooleanField(
+        "track “Ready to license”", default=False,
+        help_text="The optional checkpoint after step 7: scans also check users' country (c), which sync turns "
+        "into the usage location a licence needs, and Graph's licence assignment errors are criteria.",
+    )  # fmt: skip
     # Progress, as recompute() last saw it.
     current_step = models.PositiveSmallIntegerField(default=7, help_text="7, 8, or 9 when both steps are done.")
     percent = models.PositiveSmallIntegerField(default=0)
@@ -82,6 +91,8 @@ class Checkpoint(models.Model):
         "pull_max_age_minutes",
         "round_trip_timeout_minutes",
         "test_group_container",
+        "escrow_max_age_hours",
+        "ready_to_license",
     )
 
     objects = TenantScopedQuerySet.as_manager()
@@ -275,3 +286,8 @@ class WebhookDelivery(models.Model):
 
     def __str__(self):
         return f"{self.event} to {self.webhook}"
+
+
+def tracks_licence_readiness(tenant) -> bool:
+    """Whether scans judge users' usage location (the "Ready to license" checkpoint is on)."""
+    return Checkpoint.objects.filter(tenant=tenant, ready_to_license=True).exists()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from identityhub.health.models import HealthPull, age_colour
+from identityhub.health.models import HealthPull, SyncEngine, age_colour
 
 from . import criteria, score, webhooks
 from .models import Checkpoint, CriterionState, RolloutEvent
@@ -25,7 +25,8 @@ def checkpoint_of(tenant) -> Checkpoint:
 
 
 def health_colour(ev: criteria.Evidence) -> str:
-    """Red: the last pull failed, sync is off, or the last (password) sync is over 3 hours old;
+    """Red: the last pull failed, sync is off, a Cloud Sync job is in quarantine, or the last
+    (password) sync is over 3 hours old;
     amber: a sync over 40 minutes old or provisioning errors; green otherwise; "" without data."""
     snapshot = ev.snapshot
     if snapshot is None:
@@ -34,7 +35,8 @@ def health_colour(ev: criteria.Evidence) -> str:
     if ev.tenant.auth_method == "phs":
         ages.append(age_colour(ev.now - snapshot.last_password_sync if snapshot.last_password_sync else None))
     failed = ev.latest_pull is not None and ev.latest_pull.status == HealthPull.Status.FAILED
-    if failed or not snapshot.sync_enabled or RED in ages:
+    quarantined = ev.engine != SyncEngine.CONNECT and any(j["status"] == "Quarantine" for j in snapshot.cloud_sync_jobs)
+    if failed or not snapshot.sync_enabled or RED in ages or quarantined:
         return RED
     if AMBER in ages or snapshot.error_count:
         return AMBER
@@ -77,7 +79,7 @@ def recompute(tenant, now=None) -> dict[str, criteria.Result]:
         if checkpoint.health_colour == RED and colour_was != RED:
             why = "; ".join(
                 results[code].explanation
-                for code in ("pulls-ok", "sync-enabled", "sync-fresh", "password-sync")
+                for code in ("pulls-ok", "sync-enabled", "cloud-sync", "sync-fresh", "password-sync")
                 if results[code].state == criteria.State.NOT_MET
             )
             event(tenant, RolloutEvent.Kind.HEALTH, f"Sync health turned red. {why}", "", at=now)

@@ -11,7 +11,7 @@ from identityhub.tenants.models import Membership, Tenant
 
 from . import criteria, progress, roundtrip, score, webhooks
 from .forms import CheckpointForm, RoundTripForm, SignOffForm, WebhookForm
-from .models import Checkpoint, CriterionState, RolloutEvent, SignOff, TestGroupRoundTrip, Webhook
+from .models import Checkpoint, CriterionState, RolloutEvent, SignOff, State, TestGroupRoundTrip, Webhook
 
 TIMELINE = 60
 
@@ -59,15 +59,30 @@ def _steps(tenant, checkpoint):
     sign_offs = {}
     for sign_off in SignOff.objects.filter(tenant=tenant, revoked_at__isnull=True).select_related("user"):
         sign_offs.setdefault(sign_off.code, sign_off)
-    steps = []
-    for number, title in criteria.STEPS.items():
-        rows = [
+
+    def rows(keep):
+        return [
             {"criterion": c, "state": states.get(c.code), "sign_off": sign_offs.get(c.code)}
             for c in criteria.CRITERIA
-            if c.step == number
+            if keep(c)
         ]
+
+    steps = []
+    for number, title in criteria.STEPS.items():
         done_at = getattr(checkpoint, f"step{number}_done_at")
-        steps.append({"number": number, "title": title, "rows": rows, "done_at": done_at})
+        steps.append(
+            {
+                "number": number,
+                "title": title,
+                "rows": rows(lambda c, number=number: c.step == number and not c.checkpoint),
+                "done_at": done_at,
+            }
+        )
+        for key, (after, title) in criteria.OPTIONAL_CHECKPOINTS.items():
+            if after == number and (key != criteria.LICENSE or checkpoint.ready_to_license):
+                checkpoint_rows = rows(lambda c, key=key: c.checkpoint == key)
+                done = all(r["state"] and r["state"].state == State.MET for r in checkpoint_rows)
+                steps.append({"key": key, "after": after, "title": title, "rows": checkpoint_rows, "done": done})
     return steps
 
 
@@ -84,6 +99,7 @@ def rollout(request, tenant):
         "steps": _steps(tenant, checkpoint),
         "trade_offs": criteria.AUTH_TRADE_OFFS,
         "excepted": ev.excepted_blocking,
+        "excepted_usage_location": ev.excepted_usage_location if checkpoint.ready_to_license else [],
         "trips": TestGroupRoundTrip.objects.filter(tenant=tenant).select_related("forest", "requested_by")[:5],
         "trip_form": RoundTripForm(tenant=tenant) if "edit" in perms else None,
         "sign_off_form": SignOffForm() if "progress" in perms else None,

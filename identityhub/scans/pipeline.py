@@ -25,6 +25,7 @@ from identityhub.lib import rules
 from identityhub.lib.entry import Entry
 from identityhub.lib.rules.checks import check_in_scope
 from identityhub.lib.rules.duplicates import duplicate_rule, identity_keys_in_scope, value_keys
+from identityhub.rollout.models import tracks_licence_readiness
 
 from .models import DirectoryObject, Finding, IdentityKey, ScanRun, StagedFinding, StagedKey
 from .signals import scan_completed
@@ -46,7 +47,11 @@ class ScanCancelled(Exception):
 
 
 def context_for(tenant) -> rules.Context:
-    return rules.Context(ruleset=tenant.ruleset, verified_domains=frozenset(tenant.verified_domains))
+    return rules.Context(
+        ruleset=tenant.ruleset,
+        verified_domains=frozenset(tenant.verified_domains),
+        licence_readiness=tracks_licence_readiness(tenant),
+    )
 
 
 def parent_dn(dn: str) -> str:

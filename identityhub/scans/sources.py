@@ -28,6 +28,7 @@ RULE_ATTRIBUTES = [
     "legacyExchangeDN",
     "name",
     "objectSid",
+    "c",  # the country: sync derives usageLocation from it (rules/licensing.py)
 ]
 
 

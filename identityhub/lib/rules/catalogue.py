@@ -294,3 +294,8 @@ def _build() -> dict[str, Rule]:
 
 
 RULES: dict[str, Rule] = _build()
+
+# Licence readiness (usage location), kept in its own module: rules/licensing.py.
+from .licensing import RULES as _LICENSING_RULES  # noqa: E402 - needs Rule and MT from above
+
+RULES.update((r.code, r) for r in _LICENSING_RULES)

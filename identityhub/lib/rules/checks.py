@@ -25,6 +25,7 @@ from .catalogue import (
 from .charsets import ALIAS, DEDICATED_ALIAS, OTHER_PROXY, SAM, SIP, TARGET_OTHER, X400_X500
 from .duplicates import duplicate_rule, identity_keys, value_keys
 from .exclusions import exclusion_reason
+from .licensing import judge_country
 from .model import Context, Finding
 from .suggestions import apply_fixes
 from .values import is_user, object_class, text, texts
@@ -165,6 +166,7 @@ _SPECS = [
     AttributeSpec("displayName", judge_displayname, absent_matters=True),
     AttributeSpec("sAMAccountName", judge_samaccountname),
     *(AttributeSpec(name, _length_judge(name, limit)) for name, limit in GRAPH_LENGTHS.items()),
+    AttributeSpec("c", judge_country, users_only=True, absent_matters=True),  # licensing.py
 ]
 SPECS: dict[str, AttributeSpec] = {spec.name.lower(): spec for spec in _SPECS}
 

@@ -17,6 +17,7 @@ class Context:
 
     ruleset: str = "multi-tenant"
     verified_domains: frozenset[str] = field(default_factory=frozenset)
+    licence_readiness: bool = False  # judge users' c as their usage location (rules/licensing.py)
 
     def __post_init__(self):
         if self.ruleset not in RULESETS:

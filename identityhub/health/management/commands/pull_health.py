@@ -68,5 +68,20 @@ class Command(BaseCommand):
         out(f"provisioning errors: {len(data['provisioning_errors'])}")
         for e in data["provisioning_errors"]:
             out(f"  {e['object_type']} {e['display_name']}: {e['category']} {e['property']} {e['value']}")
+        cloud = data.get("cloud_sync") or {}
+        jobs = [(c["display_name"], j) for c in cloud.get("configurations", []) for j in c["jobs"]]
+        out(f"cloud sync jobs:    {len(jobs) or 'none'}")
+        for name, job in jobs:
+            quarantine = f" ({job['quarantine']['reason']})" if job["quarantine"] else ""
+            out(f"  {name} {job['template']}: {job['status']}{quarantine}, {job['escrows']} escrowed")
+        licensing = data.get("licensing") or {}
+        codes = ", ".join(f"{n} {code}" for code, n in (licensing.get("errors_by_code") or {}).items())
+        out(f"licence errors:     {codes or 'none'}")
+        without = (licensing.get("users_without_usage_location") or {}).get("synced", 0)
+        out(f"no usage location:  {without} synced user(s)")
+        for sku in licensing.get("skus", []):
+            out(f"  {sku['sku_part_number']}: {sku['consumed']} of {sku['enabled']} consumed")
+        for problem in cloud.get("problems", []) + licensing.get("problems", []):
+            out(self.style.WARNING(f"not read: {problem['part']}: needs {problem['permission']}"))
         if "snapshot_id" in data:
             out(self.style.SUCCESS(f"Stored as snapshot #{data['snapshot_id']} of {data['tenant']}."))
