@@ -7,6 +7,8 @@ Entra Connect does.
 
 from __future__ import annotations
 
+import re
+
 from identityhub.lib.entry import SYNCED_CLASSES, Entry
 
 from .model import Context
@@ -30,7 +32,25 @@ def exclusion_reason(entry: Entry, ctx: Context | None = None) -> str | None:
     return reason
 
 
+def is_deleted(entry: Entry) -> bool:
+    """A tombstone or recycled object, as an ldifde -x export, a DirSync read or a DB dump holds them.
+
+    AD marks them with isDeleted (isRecycled once the recycle bin's lifetime is over), mangles the
+    RDN to "<name>\\0ADEL:<guid>" and moves them under CN=Deleted Objects. Any one sign suffices:
+    dumps drop attributes, and a base64 dn:: decodes the escape to a real line feed.
+    """
+    if any(text(entry, name).strip().upper() == "TRUE" for name in ("isDeleted", "isRecycled")):
+        return True
+    dn = entry.dn.lower()
+    return "\\0adel:" in dn or "\ndel:" in dn or _DELETED_CONTAINER.search(dn) is not None
+
+
+_DELETED_CONTAINER = re.compile(r"(?:^|(?<!\\),)\s*cn=deleted objects\s*,")
+
+
 def _common_reason(entry: Entry) -> str | None:
+    if is_deleted(entry):
+        return "deleted-object"  # Entra Connect never exports a deleted object as one to sync
     if object_class(entry) not in SYNCED_CLASSES:
         return "not-synced-class"  # computers (and gMSAs) derive from user but sync only as devices
     if entry.values("isCriticalSystemObject"):

@@ -1,0 +1,112 @@
+"""Issue 14: what the rules got wrong on real directories (ldifde -x exports, Samba dumps, ldapsearch).
+
+Each test builds the situation from the issue's description; none copies real data.
+"""
+
+import pytest
+
+from identityhub.lib.rules import DuplicateFinder, check_entry, exclusion_reason, identity_keys
+
+from .test_rules_support import MT, VERIFIED, codes, make
+
+
+def dupes(*entries, ctx=None):
+    finder = DuplicateFinder(ctx)
+    for entry in entries:
+        finder.add(entry)
+    return list(finder.findings())
+
+
+# --- 1. deleted objects ----------------------------------------------------------------------
+
+DELETED = [
+    make(isDeleted="TRUE", userPrincipalName="gone@contoso.com"),
+    make(dn="CN=Jo Smith\\0ADEL:0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0,CN=Deleted Objects,DC=contoso,DC=com"),
+    make(dn="CN=Jo Smith\\\\0ADEL:0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0,OU=Staff,DC=contoso,DC=com"),
+    make(dn="CN=Jo Smith\nDEL:0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0,OU=Staff,DC=contoso,DC=com"),  # dn:: decoded
+    make(dn="CN=Old Group,CN=Deleted Objects,DC=corp,DC=contoso,DC=com"),
+    make(isRecycled="TRUE"),
+    make("group", isDeleted="true"),
+    make("contact", dn="CN=Ext\\0ADEL:1234,CN=Deleted Objects,DC=contoso,DC=com"),
+]
+
+
+@pytest.mark.parametrize("entry", DELETED)
+def test_deleted_objects_are_excluded_under_their_own_reason(entry):
+    assert exclusion_reason(entry) == "deleted-object"
+    assert check_entry(entry, MT) == [] and identity_keys(entry) == []
+
+
+def test_a_tombstone_never_makes_the_live_owner_a_duplicate():
+    live = make(userPrincipalName="jo@contoso.com", mail="jo@contoso.com")
+    tombstone = make(isDeleted="TRUE", userPrincipalName="jo@contoso.com", mail="jo@contoso.com")
+    assert dupes(live, tombstone) == []
+
+
+def test_is_deleted_false_and_a_live_ou_named_deleted_are_in_scope():
+    assert exclusion_reason(make(isDeleted="FALSE")) is None
+    assert exclusion_reason(make(dn="CN=Jo,OU=Deleted Objects Archive,DC=contoso,DC=com")) is None
+
+
+# --- 2. sAMAccountName across domains --------------------------------------------------------
+
+
+def _no_upn(sam, domain_dn, **attrs):
+    return make(sAMAccountName=sam, userPrincipalName=None, dn=f"CN={sam} x,OU=Staff,{domain_dn}", **attrs)
+
+
+def test_same_sam_in_two_domains_is_no_duplicate():
+    a = _no_upn("jsmith", "DC=emea,DC=contoso,DC=com")
+    b = _no_upn("jsmith", "DC=apac,DC=contoso,DC=com")
+    c = make(sAMAccountName="jsmith", dn="CN=J,OU=Staff,DC=contoso,DC=com")  # has a UPN
+    assert dupes(a, b, c) == []
+
+
+def test_same_sam_in_one_domain_from_two_sources_collides():
+    # The same domain exported twice (two forests with one DNS name, or a lingering object).
+    a = _no_upn("jsmith", "DC=contoso,DC=com", source="forest-a")
+    b = _no_upn("JSmith", "DC=Contoso,DC=com", source="forest-b")
+    found = dupes(a, b)
+    assert {(f.rule, f.dn) for f in found} == {("duplicate.samaccountname", a.dn), ("duplicate.samaccountname", b.dn)}
+
+
+# --- 3. the UPN Entra derives ----------------------------------------------------------------
+
+
+def test_derived_upn_is_checked_like_a_real_upn():
+    user = _no_upn("j smith", "DC=contoso,DC=com")
+    found = [f for f in check_entry(user, MT) if f.rule.startswith("upn.derived.")]
+    assert [(f.rule, f.error, f.attribute, f.value) for f in found] == [
+        ("upn.derived.character", "character", "userPrincipalName", "j smith@contoso.com")
+    ]
+    assert "derive" in found[0].detail and "sAMAccountName" in found[0].detail
+
+
+def test_derived_upn_in_a_non_routable_or_unverified_domain():
+    assert "upn.derived.topleveldomain" in codes(_no_upn("jo", "DC=corp,DC=local"))
+    assert "upn.derived.unverifieddomain" in codes(_no_upn("jo", "DC=emea,DC=fabrikam,DC=com"), VERIFIED)
+    assert not {c for c in codes(_no_upn("jo", "DC=contoso,DC=com"), VERIFIED) if c.startswith("upn.derived")}
+
+
+def test_no_derived_upn_when_the_user_has_one_or_is_not_a_user():
+    assert not [c for c in codes(make(sAMAccountName="j smith")) if c.startswith("upn.derived")]
+    group = make("group", sAMAccountName="sales team", dn="CN=Sales,DC=contoso,DC=com")
+    assert not [c for c in codes(group) if c.startswith("upn.derived")]
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        {"userPrincipalName": "JSmith@contoso.com"},
+        {"mail": "jsmith@Contoso.com", "userPrincipalName": "x1@contoso.com"},
+        {"proxyAddresses": ["smtp:jsmith@contoso.com"], "userPrincipalName": "x2@contoso.com"},
+    ],
+)
+def test_derived_upn_collides_with_upn_mail_or_smtp_of_another_object(other):
+    derived = _no_upn("jsmith", "DC=contoso,DC=com")
+    holder = make(**other)
+    found = dupes(derived, holder)
+    mine = [f for f in found if f.dn == derived.dn]
+    assert [(f.rule, f.attribute) for f in mine] == [("duplicate.samaccountname", "sAMAccountName")]
+    assert "jsmith@contoso.com" in mine[0].detail and "derive" in mine[0].detail
+    assert {f.dn for f in found} == {derived.dn, holder.dn}
