@@ -5,7 +5,7 @@ Each test builds the situation from the issue's description; none copies real da
 
 import pytest
 
-from identityhub.lib.rules import DuplicateFinder, check_entry, exclusion_reason, identity_keys
+from identityhub.lib.rules import Context, DuplicateFinder, check_entry, exclusion_reason, identity_keys
 
 from .test_rules_support import MT, VERIFIED, codes, make
 
@@ -110,3 +110,81 @@ def test_derived_upn_collides_with_upn_mail_or_smtp_of_another_object(other):
     assert [(f.rule, f.attribute) for f in mine] == [("duplicate.samaccountname", "sAMAccountName")]
     assert "jsmith@contoso.com" in mine[0].detail and "derive" in mine[0].detail
     assert {f.dn for f in found} == {derived.dn, holder.dn}
+
+
+# --- 5. suggestions ---------------------------------------------------------------------------
+
+
+def _suggestions(entries, attribute, ctx=MT):
+    from identityhub.lib.rules import unique_suggestions
+
+    finder = DuplicateFinder(ctx)
+    for entry in entries:
+        finder.add(entry)
+    found = [(e, f) for e in entries for f in check_entry(e, ctx, is_taken=finder.is_taken)]
+    unique_suggestions(found, ctx)
+    return [f.suggestion for _, f in found if f.attribute == attribute]
+
+
+def test_two_holders_of_one_bad_upn_are_not_offered_the_same_new_upn():
+    a, b = make(userPrincipalName="j smith@contoso.com"), make(userPrincipalName="J Smith@contoso.com")
+    offered = [s for s in _suggestions([a, b], "userPrincipalName") if s]
+    assert len({s.lower() for s in offered}) == len(offered)
+
+
+def test_two_holders_of_one_bad_proxy_are_not_offered_the_same_new_proxy():
+    a = make(mailNickname="a", proxyAddresses=["SMTP:a@contoso.com", "smtp:sales team@contoso.com"])
+    b = make(mailNickname="b", proxyAddresses=["SMTP:b@contoso.com", "smtp:sales team@contoso.com"])
+    offered = [s for s in _suggestions([a, b], "proxyAddresses") if s]
+    assert len({s.lower() for s in offered}) == len(offered)
+
+
+def test_a_suggestion_never_takes_a_value_another_object_holds():
+    holder = make("contact", mail="jsmith@contoso.com", proxyAddresses=["SMTP:jsmith@contoso.com"])
+    bad = make(userPrincipalName="j smith@contoso.com")
+    assert _suggestions([holder, bad], "userPrincipalName") == [None]
+
+
+GENERATED = "$KJ3000-4F1A2B3C4D5E"
+
+
+def test_no_upn_is_built_from_a_sam_account_name_ad_generated():
+    user = make(sAMAccountName=GENERATED, userPrincipalName=None)
+    blank = [
+        f for f in check_entry(user, Context(verified_domains=frozenset({"contoso.com"}))) if f.rule == "upn.blank"
+    ]
+    assert blank and blank[0].suggestion is None
+    derived = [f for f in check_entry(user, MT) if f.rule.startswith("upn.derived.")]
+    assert derived and all(f.suggestion is None for f in derived)  # reported: Entra does build it
+
+
+def test_no_mail_nickname_is_built_from_a_generated_sam_account_name():
+    contact = make("contact", mail=None, proxyAddresses=["X500:/o=x/cn=y"], mailNickname=None)
+    contact.attributes["samaccountname"] = [GENERATED]
+    from identityhub.lib.rules.suggestions import nickname_from
+
+    assert nickname_from(contact) != GENERATED
+
+
+@pytest.mark.parametrize("nick", ["smith (jr.)", "a" * 63 + ".b", "jr. ", "ök."])
+def test_mail_nickname_suggestions_never_end_with_a_period(nick):
+    found = [f for f in check_entry(make(mailNickname=nick), MT) if f.attribute == "mailNickname"]
+    assert found and all(f.suggestion is None or not f.suggestion.endswith(".") for f in found)
+    assert any(f.suggestion for f in found)
+
+
+@pytest.mark.parametrize(
+    ("attribute", "value"),
+    [
+        ("userPrincipalName", "john@contoso.com "),
+        ("userPrincipalName", "john@ contoso.com"),
+        ("mail", "john@contoso .com"),
+        ("mail", "john@contoso.com\t"),
+        ("proxyAddresses", ["SMTP:john@contoso.com "]),
+    ],
+)
+def test_one_stray_whitespace_is_one_character_finding(attribute, value):
+    user = make(mailNickname="john", **{attribute: value})
+    found = [f for f in check_entry(user, MT) if f.attribute == attribute]
+    assert [f.error for f in found] == ["character"]
+    assert found[0].suggestion.endswith("john@contoso.com")

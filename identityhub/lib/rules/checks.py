@@ -26,7 +26,7 @@ from .charsets import ALIAS, DEDICATED_ALIAS, OTHER_PROXY, SAM, SIP, TARGET_OTHE
 from .duplicates import duplicate_rule, identity_keys, value_keys
 from .exclusions import exclusion_reason
 from .model import Context, Finding
-from .suggestions import apply_fixes
+from .suggestions import alias_shape, apply_fixes
 from .values import derived_upn, dns_domain, is_generated_sam, is_user, object_class, text, texts
 
 Judge = Callable[[str, Entry, Context], list[str]]
@@ -274,6 +274,9 @@ def suggest(spec, value, codes, entry, ctx, is_taken=None) -> str | None:
     candidate = value
     for _ in range(3):  # a fix can expose another problem (e.g. transliteration leaves '..')
         candidate = apply_fixes(candidate, codes, entry, ctx)
+        if candidate is not None and spec.name == "mailNickname":
+            # Removing characters or truncating can leave "smithjr." which Exchange refuses.
+            candidate = alias_shape(candidate)
         if candidate is None or candidate == value:
             return None
         problems = check_value(entry, spec.name, candidate, ctx, is_taken or _never_taken)

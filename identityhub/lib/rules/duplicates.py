@@ -7,7 +7,7 @@ addresses share one namespace ("address"): a user's UPN clashes with another obj
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from identityhub.lib.entry import Entry
@@ -110,6 +110,23 @@ def all_keys(entry: Entry) -> set[tuple[str, str]]:
             if key is not None and key[1]:
                 keys.add(key)
     return keys
+
+
+def unique_suggestions(found: Iterable[tuple[Entry, Finding]], ctx: Context) -> None:
+    """Withhold every suggestion that another object's suggestion would also take.
+
+    check_entry() already refuses a suggestion that takes a value some object holds (is_taken);
+    two objects holding one bad value are still offered the same fix, recreating the duplicate.
+    The scans do the same in SQL (pipeline.vet_suggestions).
+    """
+    wanted: dict[tuple[str, str], set[tuple[str, str]]] = {}
+    suggested = [(entry, f) for entry, f in found if f.suggestion]
+    for entry, f in suggested:
+        for key in value_keys(f.attribute, f.suggestion, entry, ctx):
+            wanted.setdefault(key, set()).add((entry.source, entry.dn))
+    for entry, f in suggested:
+        if any(len(wanted[key]) > 1 for key in value_keys(f.attribute, f.suggestion, entry, ctx)):
+            f.suggestion = None
 
 
 @dataclass(frozen=True, slots=True)
