@@ -188,3 +188,35 @@ def test_one_stray_whitespace_is_one_character_finding(attribute, value):
     found = [f for f in check_entry(user, MT) if f.attribute == attribute]
     assert [f.error for f in found] == ["character"]
     assert found[0].suggestion.endswith("john@contoso.com")
+
+
+# --- 6. the Dedicated rule set's scope --------------------------------------------------------
+
+DEDICATED = Context(ruleset="dedicated")
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        make("contact", mail="ext@fabrikam.com", proxyAddresses=None, mailNickname=None),
+        make("group", groupType="8", mail="team@contoso.com", proxyAddresses=None),  # distribution, no proxies
+        make("group", mail="sec@contoso.com"),  # security group with mail
+        make(mail="j@contoso.com", proxyAddresses=None),
+    ],
+)
+def test_dedicated_checks_every_object_with_mail(entry):
+    assert exclusion_reason(entry, DEDICATED) is None
+    assert check_entry(entry, DEDICATED) or entry.object_class == "group"
+
+
+def test_dedicated_checks_a_contact_without_proxies_like_idfix():
+    contact = make("contact", mail="ext@fabrikam.com", proxyAddresses=None, mailNickname=None)
+    assert {"mailnickname.blank", "targetaddress.blank"} <= codes(contact, DEDICATED)
+    assert exclusion_reason(contact, MT) == "not-mail-enabled"  # Entra Connect's own scope is unchanged
+
+
+def test_dedicated_still_skips_objects_without_mail_and_system_objects():
+    assert exclusion_reason(make("contact", mail=None), DEDICATED) == "not-mail-enabled"
+    assert exclusion_reason(make(mail="x@contoso.com", isDeleted="TRUE"), DEDICATED) == "deleted-object"
+    system = make(mail="sm@contoso.com", mailNickname="SystemMailbox{1f05a927-1234}")
+    assert exclusion_reason(system, DEDICATED) == "system-mailbox"

@@ -387,6 +387,7 @@ _SOURCE_BY_PREFIX = {
     "upn.": UPN_POLICY, "mail.": PREPARE, "proxy.": PREPARE, "proxy.count": LARGE_OBJECT,
     "usercertificate.": LARGE_OBJECT, "usersmimecertificate.": LARGE_OBJECT, "group.": DEFAULT_RULES,
     "mailnickname.": PREPARE, "mailnickname.dedicated.": IDFIX_DEDICATED, "mailnickname.blank": IDFIX_DEDICATED,
+    "mailnickname.missing": DEFAULT_RULES,
     "displayname.": PREPARE, "displayname.dedicated.": IDFIX_DEDICATED, "samaccountname.": PREPARE,
     "targetaddress.": PREPARE, "targetaddress.blank": IDFIX_DEDICATED, "targetaddress.mailmatch": IDFIX_DEDICATED,
     "cloud.": SYNC_ERRORS + "#invalidsoftmatch",

@@ -27,8 +27,14 @@ def exclusion_reason(entry: Entry, ctx: Context | None = None) -> str | None:
     With the Dedicated rule set only mail-enabled objects are in scope (IdFix's Dedicated filter).
     """
     reason = _common_reason(entry) or _CLASS_REASONS.get(object_class(entry), _no_reason)(entry)
-    if reason is None and ctx is not None and ctx.ruleset == "dedicated" and not text(entry, "mail"):
-        return "not-mail-enabled"
+    if ctx is not None and ctx.ruleset == "dedicated":
+        # IdFix's Dedicated scope, as its documentation gives the filter: every person or group with
+        # mail, (&(mail=*)(|(objectCategory=Person)(objectCategory=Group))), whether or not Entra
+        # Connect would call it mail-enabled (a contact without proxyAddresses is checked too).
+        # https://microsoft.github.io/idfix/ ; system objects stay out.
+        if not text(entry, "mail").strip():
+            return reason or "not-mail-enabled"
+        return None if reason == "not-mail-enabled" else reason
     return reason
 
 
