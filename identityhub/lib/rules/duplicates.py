@@ -112,20 +112,44 @@ def all_keys(entry: Entry) -> set[tuple[str, str]]:
     return keys
 
 
-def unique_suggestions(found: Iterable[tuple[Entry, Finding]], ctx: Context) -> None:
-    """Withhold every suggestion that another object's suggestion would also take.
+class SuggestionClaims:
+    """Which object's suggestion may take a value: a value two objects' suggestions want goes to neither.
 
     check_entry() already refuses a suggestion that takes a value some object holds (is_taken);
-    two objects holding one bad value are still offered the same fix, recreating the duplicate.
-    The scans do the same in SQL (pipeline.vet_suggestions).
+    two objects holding one bad value would still be offered the same fix, recreating the
+    duplicate. Memory: one entry per suggested value. The scans do this in SQL
+    (pipeline.vet_suggestions).
     """
-    wanted: dict[tuple[str, str], set[tuple[str, str]]] = {}
-    suggested = [(entry, f) for entry, f in found if f.suggestion]
-    for entry, f in suggested:
-        for key in value_keys(f.attribute, f.suggestion, entry, ctx):
-            wanted.setdefault(key, set()).add((entry.source, entry.dn))
-    for entry, f in suggested:
-        if any(len(wanted[key]) > 1 for key in value_keys(f.attribute, f.suggestion, entry, ctx)):
+
+    def __init__(self, ctx: Context):
+        self._ctx = ctx
+        self._owners: dict[tuple[str, str], str | None] = {}  # key -> the one object wanting it, else None
+
+    def claim(self, entry: Entry, finding: Finding) -> list[tuple[str, str]]:
+        """Register the finding's suggestion; returns the keys it takes, for keeps()."""
+        if not finding.suggestion:
+            return []
+        owner = _owner(entry)
+        keys = value_keys(finding.attribute, finding.suggestion, entry, self._ctx)
+        for key in keys:
+            self._owners[key] = owner if self._owners.get(key, owner) == owner else None
+        return keys
+
+    def keeps(self, entry: Entry, keys: list[tuple[str, str]]) -> bool:
+        owner = _owner(entry)
+        return all(self._owners.get(key) == owner for key in keys)
+
+
+def _owner(entry: Entry) -> str:
+    return f"{entry.source}{_SEP}{entry.dn}"
+
+
+def unique_suggestions(found: Iterable[tuple[Entry, Finding]], ctx: Context) -> None:
+    """Withhold every suggestion another object's suggestion would also take (see SuggestionClaims)."""
+    claims = SuggestionClaims(ctx)
+    claimed = [(entry, f, claims.claim(entry, f)) for entry, f in found]
+    for entry, f, keys in claimed:
+        if keys and not claims.keeps(entry, keys):
             f.suggestion = None
 
 
@@ -256,6 +280,11 @@ class DuplicateFinder:
 
     def findings(self) -> Iterator[Finding]:
         """One finding per held value of every key held by two or more distinct objects."""
+        for finding, _object_class in self.findings_with_class():
+            yield finding
+
+    def findings_with_class(self) -> Iterator[tuple[Finding, str]]:
+        """findings(), each with the holder's object class."""
         for holders in self._holders.values():
             if isinstance(holders, str):
                 continue
@@ -265,7 +294,7 @@ class DuplicateFinder:
                 by_key.setdefault(self._key(ref, attribute, raw), []).append(Holder(ref, dn, cls, attribute, raw))
             for key, group in by_key.items():
                 for holder, code, detail in clash_findings(*key, group):
-                    yield self._finding(code, holder, detail)
+                    yield self._finding(code, holder, detail), holder.object_class
 
     def _key(self, ref: int, attribute: str, raw: str) -> tuple[str, str] | None:
         return key_of(attribute, raw, dns_domain(self._refs[ref][0]) if attribute == "sAMAccountName" else "")
