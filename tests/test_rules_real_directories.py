@@ -220,3 +220,11 @@ def test_dedicated_still_skips_objects_without_mail_and_system_objects():
     assert exclusion_reason(make(mail="x@contoso.com", isDeleted="TRUE"), DEDICATED) == "deleted-object"
     system = make(mail="sm@contoso.com", mailNickname="SystemMailbox{1f05a927-1234}")
     assert exclusion_reason(system, DEDICATED) == "system-mailbox"
+
+
+def test_all_keys_hold_the_derived_upn_only_without_a_real_one():
+    from identityhub.lib.rules.duplicates import all_keys
+
+    assert ("address", "jo@contoso.com") in all_keys(_no_upn("jo", "DC=contoso,DC=com"))
+    with_upn = make(sAMAccountName="jo", userPrincipalName="j.o@contoso.com", dn="CN=Jo,DC=contoso,DC=com")
+    assert ("address", "jo@contoso.com") not in all_keys(with_upn)

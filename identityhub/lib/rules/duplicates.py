@@ -104,7 +104,10 @@ def all_keys(entry: Entry) -> set[tuple[str, str]]:
     of identity_keys(), to find an object's stored keys by value."""
     keys = set()
     domain = dns_domain(entry.dn)
+    has_upn = bool(text(entry, "userPrincipalName").strip())
     for attribute in KEYED_ATTRIBUTES:
+        if attribute == "sAMAccountName" and has_upn:
+            continue  # it only occupies the derived UPN, and only without a real one
         for raw in texts(entry, attribute):
             key = key_of(attribute, raw, domain)
             if key is not None and key[1]:
