@@ -228,3 +228,11 @@ def test_all_keys_hold_the_derived_upn_only_without_a_real_one():
     assert ("address", "jo@contoso.com") in all_keys(_no_upn("jo", "DC=contoso,DC=com"))
     with_upn = make(sAMAccountName="jo", userPrincipalName="j.o@contoso.com", dn="CN=Jo,DC=contoso,DC=com")
     assert ("address", "jo@contoso.com") not in all_keys(with_upn)
+
+
+def test_a_missing_upn_is_hygiene_and_its_derived_value_carries_the_severity():
+    # Microsoft: "a valid and unique UPN, or if none, a valid and unique sAMAccountName".
+    fine = check_entry(_no_upn("jo", "DC=contoso,DC=com"), VERIFIED)
+    assert [(f.rule, f.severity) for f in fine] == [("upn.blank", "hygiene")]
+    local = {(f.rule, f.severity) for f in check_entry(_no_upn("jo", "DC=corp,DC=local"), MT)}
+    assert local == {("upn.blank", "hygiene"), ("upn.derived.topleveldomain", "degrading")}

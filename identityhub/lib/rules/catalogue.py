@@ -180,10 +180,12 @@ _DISPLAY = "displayName"
 
 _OTHER_RULES = [
     # userPrincipalName (users and inetOrgPerson)
-    _rule("upn.blank", "degrading", "blank", _UPN, MT, "The user has no UPN",
-          "Entra Connect then uses sAMAccountName@<AD domain> (judged by the upn.derived rules); with a "
-          "non-routable or unverified domain the user gets a <name>@<tenant>.onmicrosoft.com UPN.",
-          "Set a UPN in a verified domain.", DEFAULT_RULES),
+    # Microsoft asks for "a valid and unique UPN, or if none, a valid and unique sAMAccountName":
+    # the missing UPN itself is hygiene; what goes wrong with the derived one is upn.derived.*.
+    _rule("upn.blank", "hygiene", "blank", _UPN, MT, "The user has no UPN",
+          "Entra Connect then uses sAMAccountName@<AD domain>; the upn.derived rules report what is wrong "
+          "with that value (a non-routable or unverified domain, invalid characters, a clash).",
+          "Set a UPN in a verified domain.", PREPARE),
     _rule("upn.length", "blocking", "length", _UPN, MT, f"The UPN is longer than {UPN_MAX} characters",
           f"Entra allows at most {UPN_MAX} characters in a UPN.", "Shorten the name before the @."),
     _rule("upn.localpart.length", "blocking", "length", _UPN, MT,
