@@ -236,3 +236,24 @@ def test_a_missing_upn_is_hygiene_and_its_derived_value_carries_the_severity():
     assert [(f.rule, f.severity) for f in fine] == [("upn.blank", "hygiene")]
     local = {(f.rule, f.severity) for f in check_entry(_no_upn("jo", "DC=corp,DC=local"), MT)}
     assert local == {("upn.blank", "hygiene"), ("upn.derived.topleveldomain", "degrading")}
+
+
+def test_a_user_clashing_with_a_group_address_is_blocking_in_both_rule_sets():
+    for ctx in (MT, DEDICATED):
+        user = make(mail="team@contoso.com", mailNickname="u1")
+        group = make(
+            "group", mail="other@contoso.com", proxyAddresses=["SMTP:other@contoso.com", "smtp:team@contoso.com"]
+        )
+        found = {(f.rule, f.severity, f.dn) for f in dupes(user, group, ctx=ctx)}
+        assert ("duplicate.group", "blocking", user.dn) in found and ("duplicate.smtp", "degrading", group.dn) in found
+
+
+def test_details_stay_within_the_column_with_many_holders():
+    holders = [
+        make(
+            proxyAddresses=[f"SMTP:u{i}@contoso.com", "smtp:all@contoso.com"], dn=f"CN={'x' * 80}{i},DC=contoso,DC=com"
+        )
+        for i in range(12)
+    ]
+    found = dupes(*holders)
+    assert len(found) == 12 and all(len(f.detail) <= 500 and f.detail.endswith("keeps it.") for f in found)

@@ -339,7 +339,7 @@ _OTHER_RULES = [
           "first object with the value syncs and the later ones fail with AttributeValueMustBeUnique.",
           "Decide which object keeps the address and change it on the others.",
           SYNC_ERRORS + "#attributevaluemustbeunique"),
-    _rule("duplicate.group", "blocking", "duplicate", (_UPN, "mail", _PROXY, "sAMAccountName"), MT,
+    _rule("duplicate.group", "blocking", "duplicate", (_UPN, "mail", _PROXY, "sAMAccountName"), BOTH,
           "A group uses this user's UPN or address as its SMTP address",
           "A documented limit of duplicate attribute resiliency: a user whose UPN or proxy address clashes "
           "with a group's SMTP address is not quarantined but fails to export with a ProxyAddress error.",

@@ -23,7 +23,7 @@ from .catalogue import (
     VALUE_MAX,
 )
 from .charsets import ALIAS, DEDICATED_ALIAS, OTHER_PROXY, SAM, SIP, TARGET_OTHER, X400_X500
-from .duplicates import duplicate_rule, identity_keys, value_keys
+from .duplicates import DETAIL_MAX, duplicate_rule, identity_keys, value_keys
 from .exclusions import exclusion_reason
 from .model import Context, Finding
 from .suggestions import alias_shape, apply_fixes
@@ -258,7 +258,7 @@ def _derived_upn_findings(entry: Entry, ctx: Context, is_taken: IsTaken | None) 
     detail = (
         f"The user has no userPrincipalName: Entra Connect derives {derived} from sAMAccountName {sam} "
         f"and the domain's DNS name {dns_domain(entry.dn)}."
-    )
+    )[:DETAIL_MAX]
     return [_finding("upn.derived." + code[4:], spec.name, derived, suggestion, entry, ctx, detail) for code in codes]
 
 
