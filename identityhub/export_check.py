@@ -21,6 +21,7 @@ from pathlib import Path
 
 from identityhub.lib import rules
 from identityhub.lib.ldif import ExportFormatError, read_export
+from identityhub.lib.rules.checks import check_in_scope
 from identityhub.lib.rules.duplicates import SuggestionClaims
 
 FIELDS = (
@@ -158,7 +159,7 @@ def check(paths: list[Path], ctx: rules.Context) -> Report:
             if reason:
                 report.excluded[reason] += 1
                 continue
-            for finding in rules.check_entry(entry, ctx, is_taken=finder.is_taken):
+            for finding in check_in_scope(entry, ctx, is_taken=finder.is_taken):  # exclusion just asked
                 found.append((entry.dn, entry.source, finding, entry.object_class, claims.claim(entry, finding)))
     for dn, source, finding, object_class, keys in found:
         if keys and not claims.keeps(_Owner(dn, source), keys):

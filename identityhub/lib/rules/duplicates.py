@@ -72,7 +72,9 @@ def _must_be_unique(attribute: str, entry: Entry) -> bool:
 
 def value_keys(attribute: str, value: str, entry: Entry, ctx: Context) -> list[tuple[str, str]]:
     """(kind, normalized) keys a value of attribute occupies, for the rules of ctx's rule set."""
-    key = key_of(attribute, value, dns_domain(entry.dn)) if _must_be_unique(attribute, entry) else None
+    if not _must_be_unique(attribute, entry):
+        return []
+    key = key_of(attribute, value, dns_domain(entry.dn) if attribute == "sAMAccountName" else "")
     if key is None or not key[1] or ctx.ruleset not in RULES[duplicate_rule(attribute, key[0])].rulesets:
         return []
     return [key]

@@ -45,9 +45,12 @@ def is_deleted(entry: Entry) -> bool:
     RDN to "<name>\\0ADEL:<guid>" and moves them under CN=Deleted Objects. Any one sign suffices:
     dumps drop attributes, and a base64 dn:: decodes the escape to a real line feed.
     """
-    if any(text(entry, name).strip().upper() == "TRUE" for name in ("isDeleted", "isRecycled")):
+    flagged = entry.values("isDeleted") or entry.values("isRecycled")  # absent on nearly every object
+    if flagged and any(text(entry, name).strip().upper() == "TRUE" for name in ("isDeleted", "isRecycled")):
         return True
     dn = entry.dn.lower()
+    if "del" not in dn:  # every DN sign below contains it; most DNs are done here
+        return False
     return "\\0adel:" in dn or "\ndel:" in dn or _DELETED_CONTAINER.search(dn) is not None
 
 

@@ -61,6 +61,7 @@ def is_user(entry: Entry) -> bool:
     return object_class(entry) in USER_CLASSES
 
 
+@lru_cache(maxsize=1024)  # asked several times per object (keys, derived UPN, duplicates)
 def dns_domain(dn: str) -> str:
     """The DNS name of the domain holding dn, from its DC= components ("" when it has none).
 
