@@ -8,7 +8,6 @@ around IdFix's output keep working; the finer distinction is in the rule code.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 CATALOGUE_VERSION = "2.0.0"
@@ -167,7 +166,7 @@ def _length_rules() -> list[Rule]:
         _rule(f"{name.lower()}.length", "blocking", "length", name, MT,
               f"{name} is longer than {limit} characters",
               f"Entra stores at most {limit} characters in {name}; export of the object fails.",
-              f"Shorten it to {limit} characters.")
+              f"Shorten it to {limit} characters.", GRAPH_USER)
         for name, limit in GRAPH_LENGTHS.items()
     ]  # fmt: skip
 
@@ -187,128 +186,132 @@ _OTHER_RULES = [
           "with that value (a non-routable or unverified domain, invalid characters, a clash).",
           "Set a UPN in a verified domain.", PREPARE),
     _rule("upn.length", "blocking", "length", _UPN, MT, f"The UPN is longer than {UPN_MAX} characters",
-          f"Entra allows at most {UPN_MAX} characters in a UPN.", "Shorten the name before the @."),
+          f"Entra allows at most {UPN_MAX} characters in a UPN.", "Shorten the name before the @.", UPN_POLICY),
     _rule("upn.localpart.length", "blocking", "length", _UPN, MT,
           f"The UPN has more than {UPN_LOCAL_MAX} characters before the @",
-          f"Entra allows at most {UPN_LOCAL_MAX} characters before the @.", "Shorten the name before the @."),
+          f"Entra allows at most {UPN_LOCAL_MAX} characters before the @.", "Shorten the name before the @.",
+          UPN_POLICY),
     _rule("upn.domainpart.length", "blocking", "length", _UPN, MT,
           f"The UPN has more than {UPN_DOMAIN_MAX} characters after the @",
-          f"Entra allows at most {UPN_DOMAIN_MAX} characters after the @.", "Use a shorter UPN suffix."),
+          f"Entra allows at most {UPN_DOMAIN_MAX} characters after the @.", "Use a shorter UPN suffix.", UPN_POLICY),
     # mail
     _rule("mail.length", "blocking", "length", "mail", BOTH, f"mail is longer than {VALUE_MAX} characters",
-          f"Entra stores at most {VALUE_MAX} characters in mail.", "Use a shorter address."),
+          f"Entra stores at most {VALUE_MAX} characters in mail.", "Use a shorter address.", PREPARE),
     # proxyAddresses
     _rule("proxy.length", "blocking", "length", _PROXY, BOTH,
           f"A proxy address is longer than {VALUE_MAX} characters",
-          f"Each proxyAddresses value may have at most {VALUE_MAX} characters.", "Remove or shorten the value."),
+          f"Each proxyAddresses value may have at most {VALUE_MAX} characters.", "Remove or shorten the value.",
+          PREPARE),
     _rule("proxy.format", "blocking", "format", _PROXY, BOTH, "A proxy address has no type prefix",
           "Every proxyAddresses value must be type:address (SMTP:, smtp:, X500:, SIP:, ...).",
-          "Add the right type prefix or remove the value."),
+          "Add the right type prefix or remove the value.", PREPARE),
     _rule("proxy.multipleprimary", "blocking", "format", _PROXY, BOTH,
           "More than one primary SMTP address",
           "Only one proxyAddresses value may start with upper-case 'SMTP:'; Exchange Online rejects a "
           "recipient with several.",
-          "Keep the address that matches mail as SMTP: and make the others secondary (smtp:)."),
+          "Keep the address that matches mail as SMTP: and make the others secondary (smtp:).", PREPARE),
     _rule("proxy.x500.character", "blocking", "character", _PROXY, BOTH,
           "An X500 proxy address contains a control character, [, ] or \"",
           "Spaces, parentheses and apostrophes are normal in X500 addresses; these characters are not.",
-          "Remove the character."),
+          "Remove the character.", PREPARE),
     _rule("proxy.x400.character", "blocking", "character", _PROXY, BOTH,
           "An X400 proxy address contains a control character, [, ] or \"",
           "Spaces and semicolons are normal in X400 addresses; these characters are not.",
-          "Remove the character."),
+          "Remove the character.", PREPARE),
     _rule("proxy.sip.format", "blocking", "format", _PROXY, BOTH, "A SIP proxy address is not user@domain",
-          "A SIP address is a URI with exactly one @.", "Correct the SIP address."),
+          "A SIP address is a URI with exactly one @.", "Correct the SIP address.", PREPARE),
     _rule("proxy.sip.character", "blocking", "character", _PROXY, BOTH,
           "A SIP proxy address contains a space or < > ( ) ; , [ ] \"",
-          "SIP addresses may not contain whitespace or address delimiters.", "Remove the character."),
+          "SIP addresses may not contain whitespace or address delimiters.", "Remove the character.", PREPARE),
     _rule("proxy.other.character", "blocking", "character", _PROXY, BOTH,
           "A proxy address contains a control character or < > [ ] \"",
           "Gateway address types (EUM, NOTES, CCMAIL, ...) may hold spaces and ; , but never these.",
-          "Remove the character."),
+          "Remove the character.", PREPARE),
     _rule("proxy.nonascii", "blocking", "character", _PROXY, BOTH,
           "A non-SMTP proxy address contains non-ASCII letters",
-          "Letters with diacritics are invalid in proxyAddresses.", "Spell the letters in plain ASCII."),
+          "Letters with diacritics are invalid in proxyAddresses.", "Spell the letters in plain ASCII.", PREPARE),
     _rule("proxy.count", "blocking", "length", _PROXY, BOTH,
           f"More than {PROXY_COUNT_MAX} proxy addresses",
           "Entra limits the size of an object: about 332 proxy addresses fit a bare user and fewer with "
           "certificates; Microsoft's rule of thumb is 300. Export fails with LargeObject.",
-          "Remove old addresses (unused SMTP, X400, X500, MS, CCMAIL)."),
+          "Remove old addresses (unused SMTP, X400, X500, MS, CCMAIL).", LARGE_OBJECT),
     _rule("usercertificate.count", "blocking", "length", "userCertificate", BOTH,
           f"More than {CERTIFICATE_COUNT_MAX} certificates in userCertificate",
           f"Entra accepts at most {CERTIFICATE_COUNT_MAX} values; export fails with LargeObject.",
-          "Remove expired or unused certificates."),
+          "Remove expired or unused certificates.", LARGE_OBJECT),
     _rule("usersmimecertificate.count", "blocking", "length", "userSMIMECertificate", BOTH,
           f"More than {CERTIFICATE_COUNT_MAX} certificates in userSMIMECertificate",
           f"Entra accepts at most {CERTIFICATE_COUNT_MAX} values; export fails with LargeObject.",
-          "Remove expired or unused certificates."),
+          "Remove expired or unused certificates.", LARGE_OBJECT),
     _rule("group.membercount", "blocking", "length", "member", BOTH,
           f"The group has {GROUP_MEMBERS_MAX:,} members or more",
           f"Entra Connect only syncs groups with fewer than {GROUP_MEMBERS_MAX:,} members.",
-          "Split the group into smaller groups."),
+          "Split the group into smaller groups.", DEFAULT_RULES),
     # mailNickname
     _rule("mailnickname.length", "blocking", "length", _NICK, BOTH,
           f"mailNickname is longer than {MAILNICKNAME_MAX} characters",
-          f"Entra stores at most {MAILNICKNAME_MAX} characters.", "Shorten the alias."),
+          f"Entra stores at most {MAILNICKNAME_MAX} characters.", "Shorten the alias.", PREPARE),
     _rule("mailnickname.period", "blocking", "character", _NICK, MT, "mailNickname begins with a period",
           "Microsoft does not allow an alias that begins with '.'.", "Remove the leading period.", PREPARE),
     _rule("mailnickname.character", "degrading", "character", _NICK, MT,
           "mailNickname contains a character that is not allowed",
           "Space and @ ( ) \\ [ ] \" ; : < > , are not allowed; Entra replaces them with '_'.",
-          "Remove the character."),
+          "Remove the character.", PREPARE),
     _rule("mailnickname.nonascii", "degrading", "character", _NICK, BOTH,
           "mailNickname contains non-ASCII letters",
-          "The synced alias gets '_' in place of each such letter.", "Spell the letters in plain ASCII."),
+          "The synced alias gets '_' in place of each such letter.", "Spell the letters in plain ASCII.", PREPARE),
     _rule("mailnickname.missing", "degrading", "blank", _NICK, MT,
           "The user has proxy addresses but no mailNickname",
           "Entra Connect syncs Exchange attributes, proxyAddresses among them, only when mailNickname has a "
           "value; these addresses are not synced.",
-          "Set mailNickname (usually the name part of the primary SMTP address)."),
+          "Set mailNickname (usually the name part of the primary SMTP address).", DEFAULT_RULES),
     _rule("mailnickname.dedicated.character", "blocking", "character", _NICK, DEDICATED,
           "mailNickname contains a character not allowed in Dedicated",
-          "Dedicated allows only letters, digits, '.', '-' and '_' in an alias.", "Remove the character."),
+          "Dedicated allows only letters, digits, '.', '-' and '_' in an alias.", "Remove the character.",
+          IDFIX_DEDICATED),
     _rule("mailnickname.dedicated.period", "blocking", "character", _NICK, DEDICATED,
           "mailNickname begins or ends with a period",
-          "Dedicated does not allow an alias that begins or ends with '.'.", "Remove the period."),
+          "Dedicated does not allow an alias that begins or ends with '.'.", "Remove the period.", IDFIX_DEDICATED),
     _rule("mailnickname.blank", "blocking", "blank", _NICK, DEDICATED, "The object has no mailNickname",
           "Dedicated requires mailNickname on users and contacts.",
-          "Set mailNickname (the name part of the mail address, or givenName.sn)."),
+          "Set mailNickname (the name part of the mail address, or givenName.sn).", IDFIX_DEDICATED),
     # displayName
     _rule("displayname.length", "blocking", "length", _DISPLAY, BOTH,
           f"displayName is longer than {VALUE_MAX} characters",
-          f"Entra stores at most {VALUE_MAX} characters in displayName.", f"Shorten it to {VALUE_MAX}."),
+          f"Entra stores at most {VALUE_MAX} characters in displayName.", f"Shorten it to {VALUE_MAX}.", PREPARE),
     _rule("displayname.blank", "blocking", "blank", _DISPLAY, BOTH, "displayName is blank",
           "If present, displayName must not be blank (Dedicated also requires it on groups).",
-          "Set a display name (given name and surname, or the CN)."),
+          "Set a display name (given name and surname, or the CN).", PREPARE),
     _rule("displayname.dedicated.character", "blocking", "character", _DISPLAY, DEDICATED,
           "displayName begins or ends with whitespace",
-          "Dedicated does not allow leading or trailing whitespace in displayName.", "Trim the whitespace."),
+          "Dedicated does not allow leading or trailing whitespace in displayName.", "Trim the whitespace.",
+          IDFIX_DEDICATED),
     # sAMAccountName: a valid UPN still creates the account, so these are hygiene only.
     _rule("samaccountname.length", "hygiene", "length", "sAMAccountName", MT,
           f"sAMAccountName is longer than {SAM_USER_MAX} characters",
           f"Microsoft limits a user's sAMAccountName to {SAM_USER_MAX}; with a valid UPN the account "
-          "still syncs.", f"Shorten it to {SAM_USER_MAX} characters."),
+          "still syncs.", f"Shorten it to {SAM_USER_MAX} characters.", PREPARE),
     _rule("samaccountname.character", "hygiene", "character", "sAMAccountName", MT,
           "sAMAccountName contains a character that is not allowed",
           "[ ] \\ \" | , / : < > + = ; ? * ' are not allowed; with a valid UPN the account still syncs.",
-          "Remove the character."),
+          "Remove the character.", PREPARE),
     # targetAddress
     _rule("targetaddress.length", "blocking", "length", _TARGET, BOTH,
           f"targetAddress is longer than {VALUE_MAX} characters",
-          f"targetAddress may have at most {VALUE_MAX} characters.", "Use a shorter address."),
+          f"targetAddress may have at most {VALUE_MAX} characters.", "Use a shorter address.", PREPARE),
     _rule("targetaddress.format", "blocking", "format", _TARGET, BOTH, "targetAddress has no type prefix",
-          "targetAddress must be type:address, normally SMTP:name@domain.", "Add the type prefix."),
+          "targetAddress must be type:address, normally SMTP:name@domain.", "Add the type prefix.", PREPARE),
     _rule("targetaddress.character", "blocking", "character", _TARGET, BOTH,
           "targetAddress contains whitespace or \\ < > ( ) , [ ] \"",
-          "Microsoft does not allow these characters in targetAddress.", "Remove the character."),
+          "Microsoft does not allow these characters in targetAddress.", "Remove the character.", PREPARE),
     _rule("targetaddress.blank", "blocking", "blank", _TARGET, DEDICATED,
           "The object has neither targetAddress nor a mailbox",
           "Dedicated requires targetAddress on users and contacts without homeMDB.",
-          "Set targetAddress to SMTP:<mail>."),
+          "Set targetAddress to SMTP:<mail>.", IDFIX_DEDICATED),
     _rule("targetaddress.mailmatch", "hygiene", "mailmatch", _TARGET, DEDICATED,
           "targetAddress does not match mail",
           "Dedicated expects targetAddress to be SMTP: followed by the mail address.",
-          "Set targetAddress to SMTP:<mail>."),
+          "Set targetAddress to SMTP:<mail>.", IDFIX_DEDICATED),
     # Duplicates: tenant-wide. Every holder gets a finding naming the others (duplicates.clash_findings);
     # the code says what duplicate attribute resiliency does on this holder's side, hence the severity.
     _rule("duplicate.upn", "degrading", "duplicate", _UPN, MT,
@@ -361,7 +364,8 @@ _OTHER_RULES = [
           "A cloud-only object in the tenant already uses this address",
           "UPN, mail and SMTP addresses are unique tenant-wide; unless Entra Connect soft-matches the two "
           "objects, the on-premises object fails to sync with a PropertyConflict.",
-          "If both are the same person, let them soft-match (or hard-match); otherwise change the value on one side."),
+          "If both are the same person, let them soft-match (or hard-match); otherwise change the value on one side.",
+          SYNC_ERRORS + "#invalidsoftmatch"),
 ]  # fmt: skip
 
 
@@ -384,29 +388,9 @@ def _derived_upn_rules(rules: list[Rule]) -> list[Rule]:
     return derived
 
 
-# Pages for the rules that do not name their own: the longest matching code prefix wins.
-_SOURCE_BY_PREFIX = {
-    "upn.": UPN_POLICY, "mail.": PREPARE, "proxy.": PREPARE, "proxy.count": LARGE_OBJECT,
-    "usercertificate.": LARGE_OBJECT, "usersmimecertificate.": LARGE_OBJECT, "group.": DEFAULT_RULES,
-    "mailnickname.": PREPARE, "mailnickname.dedicated.": IDFIX_DEDICATED, "mailnickname.blank": IDFIX_DEDICATED,
-    "mailnickname.missing": DEFAULT_RULES,
-    "displayname.": PREPARE, "displayname.dedicated.": IDFIX_DEDICATED, "samaccountname.": PREPARE,
-    "targetaddress.": PREPARE, "targetaddress.blank": IDFIX_DEDICATED, "targetaddress.mailmatch": IDFIX_DEDICATED,
-    "cloud.": SYNC_ERRORS + "#invalidsoftmatch",
-    **{f"{name.lower()}.length": GRAPH_USER for name in GRAPH_LENGTHS},
-}  # fmt: skip
-
-
-def _sourced(rule: Rule) -> Rule:
-    if rule.source:
-        return rule
-    prefix = max((p for p in _SOURCE_BY_PREFIX if rule.code.startswith(p)), key=len)
-    return dataclasses.replace(rule, source=_SOURCE_BY_PREFIX[prefix])
-
-
 def _build() -> dict[str, Rule]:
     rules = [r for prefix in _FAMILY for r in _address_rules(prefix)] + _length_rules() + _OTHER_RULES
-    rules = [_sourced(r) for r in rules + _derived_upn_rules(rules)]
+    rules += _derived_upn_rules(rules)
     catalogue = {r.code: r for r in rules}
     assert len(catalogue) == len(rules), "duplicate rule code"
     assert all(r.severity in SEVERITIES and r.severity_in("dedicated") in SEVERITIES for r in rules)
