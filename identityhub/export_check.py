@@ -12,8 +12,11 @@ file and line named, nothing printed on stdout). The `error` of a row is IdFix's
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
+import io
 import json
+import os
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -89,7 +92,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--ruleset", choices=rules.model.RULESETS, default="multi-tenant")
     p.add_argument("--verified-domain", action="append", default=[], dest="verified_domains", metavar="DOMAIN",
-                   help="a verified domain of the tenant; repeat for more")  # fmt: skip
+                   help="a verified domain of the tenant; repeat for more (or separate them with commas)")  # fmt: skip
     p.add_argument("--verified-domains-file", metavar="PATH",
                    help="verified domains, one per line ('#' starts a comment)")  # fmt: skip
     p.add_argument("--format", choices=FORMATS, help="table on a terminal, json (one object per line) otherwise")
@@ -108,7 +111,8 @@ def main(argv: list[str] | None = None, stdout=None, stderr=None) -> int:
 def run(args: argparse.Namespace, stdout, stderr) -> int:
     """Check args.files and write the report; returns the exit status."""
     try:
-        domains = [*args.verified_domains, *_domains_file(args.verified_domains_file)]
+        given = [d for value in args.verified_domains for d in value.replace(",", " ").split()]  # a,b also works
+        domains = [*given, *_domains_file(args.verified_domains_file)]
         ctx = rules.Context(ruleset=args.ruleset, verified_domains=frozenset(d for d in domains if d.strip()))
         report = check([Path(f) for f in args.files], ctx)
     except Unreadable as exc:
@@ -119,8 +123,17 @@ def run(args: argparse.Namespace, stdout, stderr) -> int:
             stderr.write(f"check_export: warning: ldapsearch reported {kind.partition(': ')[2]} ({n}x): "
                          "the export is incomplete\n")  # fmt: skip
     fmt = args.format or args.json_alias or ("table" if _is_terminal(stdout) else "json")
-    WRITERS[fmt](report, stdout, stderr, args.summary)
+    try:
+        WRITERS[fmt](report, stdout, stderr, args.summary)
+    except BrokenPipeError:  # `check_export ... | head`: the reader has seen enough
+        _silence(stdout)
     return EXIT_BLOCKING if report.blocking else EXIT_CLEAN
+
+
+def _silence(stream) -> None:
+    """Point a closed pipe at /dev/null, so the interpreter's final flush does not fail again."""
+    with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
 
 
 def _is_terminal(stream) -> bool:

@@ -217,3 +217,19 @@ def test_it_runs_without_settings_secret_key_or_database(tmp_path, command):
     assert done.returncode == 1, done.stderr
     assert {json.loads(line)["rule"] for line in done.stdout.splitlines()} >= {"upn.nonascii"}
     assert "SECRET_KEY" not in done.stderr
+
+
+def test_verified_domains_separated_by_commas(tmp_path):
+    records = (user("A", userPrincipalName="a@contoso.com"), user("B", userPrincipalName="b@fabrikam.com"))
+    _, out, _ = check(tmp_path, *records, args=["--json", "--verified-domain", "contoso.com, fabrikam.com"])
+    assert not rows(out)
+
+
+def test_a_reader_that_stops_early_is_no_error(tmp_path):
+    path = tmp_path / "export.ldf"
+    path.write_text(ldif(*(user(f"U{i}", userPrincipalName=f"u {i}@contoso.com") for i in range(300))))
+    done = subprocess.run(
+        f"{sys.executable} -m identityhub.export_check {path} --format csv | head -n 2",
+        shell=True, cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert len(done.stdout.splitlines()) == 2 and "Traceback" not in done.stderr

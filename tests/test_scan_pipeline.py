@@ -130,6 +130,16 @@ def test_tombstones_and_sam_in_other_domains_are_no_duplicates(forest, second_fo
     assert not Finding.objects.filter(error="duplicate").exists()
 
 
+def test_a_rescan_brings_severity_and_error_to_the_current_catalogue(forest):
+    bob = user("Bob", upn="böb@acme.com")
+    scan_with(forest, [bob])
+    Finding.objects.filter(rule="upn.nonascii").update(severity="hygiene", error="nonascii")  # catalogue 1.0
+    scan_with(forest, [bob])
+    assert list(Finding.objects.filter(rule="upn.nonascii").values_list("severity", "error")) == [
+        ("blocking", "character")
+    ]
+
+
 def test_excluded_objects_are_counted_not_checked(forest):
     critical = user("krbtgt", upn="krbtgt bad@x.local", iscriticalsystemobject=["TRUE"])
     scan = scan_with(forest, [critical, user("Ann")])

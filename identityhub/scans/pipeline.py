@@ -569,6 +569,9 @@ def merge_findings(scan: ScanRun, scope, staged, now) -> None:
         ou=Subquery(same.values("ou")[:1]),
         suggestion=Subquery(same.values("suggestion")[:1]),
         detail=Subquery(same.values("detail")[:1]),
+        # A new catalogue may judge a rule differently (issue 14: severities, IdFix error types).
+        severity=Subquery(same.values("severity")[:1]),
+        error=Subquery(same.values("error")[:1]),
         status=Case(When(status=Finding.Status.RESOLVED, then=Value(Finding.Status.OPEN)), default=F("status")),
         resolved_at=None,
     )
