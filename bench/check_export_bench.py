@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> dict:
             "objects": report.objects,
             "file_mb": round(path.stat().st_size / 1e6, 1),
             "planted_defects": planted["defects_total"],
-            "findings": len(report.rows),
+            "findings": len(report.findings),
             "excluded": dict(report.excluded),
             "seconds": round(seconds, 2),
             "cpu_seconds": round(cpu, 2),

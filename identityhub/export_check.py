@@ -19,6 +19,7 @@ import json
 import os
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,17 +52,21 @@ class Unreadable(Exception):
 
 @dataclass
 class Report:
-    rows: list[dict] = field(default_factory=list)
+    findings: list[tuple[rules.Finding, str]] = field(default_factory=list)  # with the object's class
     objects: int = 0
     excluded: Counter = field(default_factory=Counter)
     skipped: Counter = field(default_factory=Counter)  # ldapsearch references and trailers, per kind
 
+    def rows(self) -> Iterator[dict]:
+        """One dict per finding, made as it is written (a dict per finding would double the memory)."""
+        return (_row(finding, object_class) for finding, object_class in self.findings)
+
     def counts(self, column: str) -> Counter:
-        return Counter(row[column] for row in self.rows)
+        return Counter(getattr(finding, column) for finding, _ in self.findings)
 
     @property
     def blocking(self) -> bool:
-        return any(row["severity"] == "blocking" for row in self.rows)
+        return any(finding.severity == "blocking" for finding, _ in self.findings)
 
     def summary(self) -> dict:
         return {
@@ -69,7 +74,7 @@ class Report:
             "in_scope": self.objects - sum(self.excluded.values()),
             "excluded": dict(self.excluded.most_common()),
             "skipped_records": dict(sorted(self.skipped.items())),
-            "findings": len(self.rows),
+            "findings": len(self.findings),
             "by_rule": dict(self.counts("rule").most_common()),
             "by_error": dict(self.counts("error").most_common()),
             "by_severity": {s: n for s in rules.catalogue.SEVERITIES if (n := self.counts("severity")[s])},
@@ -177,8 +182,8 @@ def check(paths: list[Path], ctx: rules.Context) -> Report:
     for dn, source, finding, object_class, keys in found:
         if keys and not claims.keeps(_Owner(dn, source), keys):
             finding.suggestion = None  # another object's suggestion wants the same value
-        report.rows.append(_row(finding, object_class))
-    report.rows += [_row(finding, object_class) for finding, object_class in finder.findings_with_class()]
+        report.findings.append((finding, object_class))
+    report.findings += finder.findings_with_class()
     return report
 
 
@@ -220,7 +225,7 @@ def _write_json(report: Report, out, err, summary_only: bool) -> None:
     if summary_only:
         out.write(json.dumps(report.summary(), ensure_ascii=False) + "\n")
         return
-    for row in report.rows:
+    for row in report.rows():
         out.write(json.dumps(row, ensure_ascii=False) + "\n")
     _summary_text(report, err)  # stdout stays machine-readable
 
@@ -234,13 +239,13 @@ def _write_csv(report: Report, out, err, summary_only: bool) -> None:
             writer.writerows((column.removeprefix("by_"), name, n) for name, n in summary[column].items())
         return
     writer.writerow(FIELDS)
-    writer.writerows([("" if row[f] is None else row[f]) for f in FIELDS] for row in report.rows)
+    writer.writerows([("" if row[f] is None else row[f]) for f in FIELDS] for row in report.rows())
     _summary_text(report, err)
 
 
 def _write_table(report: Report, out, err, summary_only: bool) -> None:
     by_rule: dict[str, list[dict]] = {}
-    for row in report.rows:
+    for row in report.rows():
         by_rule.setdefault(row["rule"], []).append(row)
     order = sorted(by_rule, key=lambda code: (_SEVERITY_ORDER[by_rule[code][0]["severity"]], -len(by_rule[code])))
     width = max((len(code) for code in order), default=4)
