@@ -166,9 +166,12 @@ def check(paths: list[Path], ctx: rules.Context) -> Report:
     # duplicate finder learns every value, so suggestions never propose a taken one.
     finder = rules.DuplicateFinder(ctx)
     for path in paths:
+        before = report.objects
         for entry in _read(path, report.skipped):
             report.objects += 1
             finder.add(entry)
+        if report.objects == before:  # an empty file must not pass a pipeline's gate as "clean"
+            raise Unreadable(f"{path}: holds no directory objects (an empty export, or not an export at all)")
     claims = SuggestionClaims(ctx)
     found = []
     for path in paths:

@@ -233,3 +233,10 @@ def test_a_reader_that_stops_early_is_no_error(tmp_path):
         shell=True, cwd=ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert len(done.stdout.splitlines()) == 2 and "Traceback" not in done.stderr
+
+
+def test_a_file_without_objects_is_unreadable_not_clean(tmp_path):
+    empty = tmp_path / "empty.ldf"
+    empty.write_text("# search result\nsearch: 2\nresult: 0 Success\n")
+    err = io.StringIO()
+    assert main([str(empty)], stdout=io.StringIO(), stderr=err) == 2 and "no directory objects" in err.getvalue()
