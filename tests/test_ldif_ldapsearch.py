@@ -84,6 +84,15 @@ def test_without_stats_the_reader_still_skips_them():
     assert len(list(read_ldif(io.StringIO(LDAPSEARCH), source="dc1"))) == 2
 
 
+def test_without_stats_an_incomplete_search_is_an_error():
+    # A scan keeps no stats: a truncated export must not become the forest's picture.
+    text = LDAPSEARCH.replace("result: 0 Success", "result: 4 Size limit exceeded")
+    with pytest.raises(ExportFormatError) as error:
+        list(read_ldif(io.StringIO(text), source="dc1"))
+    result_line = text.splitlines().index("result: 4 Size limit exceeded") + 1
+    assert "incomplete" in str(error.value) and error.value.line == result_line
+
+
 @pytest.mark.parametrize("text", [str(GUID), "{" + str(GUID) + "}", str(GUID).upper(), GUID.hex])
 def test_an_object_guid_written_as_text_is_read(text):
     ldif = f"dn: CN=a,DC=contoso,DC=com\nobjectClass: user\nobjectGUID: {text}\n"

@@ -21,7 +21,8 @@ Decisions
       read nothing.
     * ldapsearch output: its comments, `ref:` continuation references and `search:`/`result:`
       trailers (one per page) are skipped and counted in the caller's `stats`; a non-zero result
-      (the server stopped early) is counted as incomplete.
+      (the server stopped early) is counted as incomplete, or is an error for a caller without
+      `stats` (a scan must not take a truncated export for the whole directory).
     * objectGUID is always 16 bytes: a GUID written as text (`6f8a3d0e-...`, with or without
       braces) is converted, anything else is a line-numbered error.
     * `attr:< URL` values are refused: a server-side upload must never open files or URLs it names.
@@ -352,23 +353,25 @@ _KEYS: dict[str, tuple[str, bool]] = {}  # attribute name as written -> (key, bi
 
 def _parse_ldif(lines: Iterator[tuple[int, str]], source: str, stats: Counter | None = None) -> Iterator[Entry]:
     first = True
+    strict = stats is None  # nobody would hear about an incomplete search: refuse it
     stats = Counter() if stats is None else stats
     for record in _ldif_records(lines):
         if first and record[0][1][:8].lower() == "version:":
             _check_version(*record[0])
             record = record[1:]
         first = False
-        if record and not _skipped_record(record, stats):
+        if record and not _skipped_record(record, stats, strict):
             yield _ldif_entry(record, source)
 
 
-def _skipped_record(record: list[tuple[int, str]], stats: Counter) -> bool:
+def _skipped_record(record: list[tuple[int, str]], stats: Counter, strict: bool = False) -> bool:
     """Count and skip what ldapsearch prints besides entries: search references and result trailers.
 
     `ref: ldap://...` records are continuation references (AD's application partitions) and
     `search: N` / `result: 0 Success` records end each (paged) search. A result other than 0
     (e.g. "4 Size limit exceeded") means the server stopped early: counted as incomplete, so the
-    caller can say so instead of presenting a partial export as whole.
+    caller can say so instead of presenting a partial export as whole; when the caller keeps no
+    stats (a scan, which would resolve the findings of every object missing) it is an error.
     """
     name = record[0][1].partition(":")[0].strip().lower()
     if name == "ref":
@@ -377,9 +380,15 @@ def _skipped_record(record: list[tuple[int, str]], stats: Counter) -> bool:
     if name != "search":
         return False
     stats["search results"] += 1
-    for _, line in record:
+    for number, line in record:
         key, _, value = line.partition(":")
         if key.strip().lower() == "result" and value.split()[:1] != ["0"]:
+            if strict:
+                raise ExportFormatError(
+                    f"ldapsearch reported 'result: {value.strip()}': the export is incomplete (page the search: "
+                    "ldapsearch -E pr=1000/noprompt)",
+                    number,
+                )
             stats[f"incomplete: result {value.strip()}"] += 1
     return True
 
