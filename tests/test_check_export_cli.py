@@ -240,3 +240,11 @@ def test_a_file_without_objects_is_unreadable_not_clean(tmp_path):
     empty.write_text("# search result\nsearch: 2\nresult: 0 Success\n")
     err = io.StringIO()
     assert main([str(empty)], stdout=io.StringIO(), stderr=err) == 2 and "no directory objects" in err.getvalue()
+
+
+def test_an_incomplete_ldapsearch_is_checked_with_a_warning(tmp_path):
+    path = tmp_path / "dc1.ldif"
+    path.write_text(LDAPSEARCH.format(guid=uuid.uuid4()).replace("result: 0 Success", "result: 4 Size limit exceeded"))
+    out, err = io.StringIO(), io.StringIO()
+    assert main([str(path), "--json"], stdout=out, stderr=err) == 1
+    assert "incomplete" in err.getvalue() and "4 Size limit exceeded" in err.getvalue()
