@@ -175,7 +175,7 @@ def check(paths: list[Path], ctx: rules.Context) -> Report:
     claims = SuggestionClaims(ctx)
     found = []
     for path in paths:
-        for entry in _read(path, None):
+        for entry in _read(path, Counter()):  # counted in pass 1 already
             reason = rules.exclusion_reason(entry, ctx)
             if reason:
                 report.excluded[reason] += 1
