@@ -76,10 +76,12 @@ def test_same_sam_in_one_domain_from_two_sources_collides():
 def test_derived_upn_is_checked_like_a_real_upn():
     user = _no_upn("j smith", "DC=contoso,DC=com")
     found = [f for f in check_entry(user, MT) if f.rule.startswith("upn.derived.")]
+    # The value is what AD holds (no UPN), so a fix adds one; the detail names the derived value.
     assert [(f.rule, f.error, f.attribute, f.value) for f in found] == [
-        ("upn.derived.character", "character", "userPrincipalName", "j smith@contoso.com")
+        ("upn.derived.character", "character", "userPrincipalName", "")
     ]
-    assert "derive" in found[0].detail and "sAMAccountName" in found[0].detail
+    assert "derives j smith@contoso.com from sAMAccountName j smith" in found[0].detail
+    assert found[0].suggestion == "jsmith@contoso.com"
 
 
 def test_derived_upn_in_a_non_routable_or_unverified_domain():

@@ -259,7 +259,9 @@ def _derived_upn_findings(entry: Entry, ctx: Context, is_taken: IsTaken | None) 
         f"The user has no userPrincipalName: Entra Connect derives {derived} from sAMAccountName {sam} "
         f"and the domain's DNS name {dns_domain(entry.dn)}."
     )[:DETAIL_MAX]
-    return [_finding("upn.derived." + code[4:], spec.name, derived, suggestion, entry, ctx, detail) for code in codes]
+    # The value is what AD holds (nothing): a fix adds a UPN, and a guarded write deletes the exact
+    # old value, which a derived one is not. The derived value is in the detail.
+    return [_finding("upn.derived." + code[4:], spec.name, "", suggestion, entry, ctx, detail) for code in codes]
 
 
 def _findings(spec, value, codes, entry, ctx, is_taken) -> list[Finding]:
