@@ -16,7 +16,7 @@ MT = frozenset({"multi-tenant"})
 DEDICATED = frozenset({"dedicated"})
 BOTH = MT | DEDICATED
 
-# Microsoft's documented limits (sync-rules.md §6.2, §6.4, §6.5, §6.6).
+# Microsoft's documented limits (each rule below names its page).
 UPN_MAX, UPN_LOCAL_MAX, UPN_DOMAIN_MAX = 113, 64, 48
 VALUE_MAX = 256  # displayName, mail, each proxyAddresses value, targetAddress
 MAILNICKNAME_MAX = 64

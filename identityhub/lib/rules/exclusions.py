@@ -1,4 +1,6 @@
-"""Objects Entra Connect's default sync rules never export (sync-rules.md §6.4).
+"""Objects Entra Connect's default sync rules never export, and deleted objects.
+
+Source: https://learn.microsoft.com/entra/identity/hybrid/connect/concept-azure-ad-connect-sync-default-configuration
 
 Unlike IdFix we do not skip by CN prefix ("Guest WiFi Users" is a real group), we do skip users
 without sAMAccountName and AAD_ accounts, and we keep security groups without mail, exactly as
