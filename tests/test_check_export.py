@@ -35,10 +35,14 @@ CSV_FABRIKAM = (
 
 
 def run(*args):
+    """(stdout, stderr) of a run that found something (exit status 0 or 1)."""
     from io import StringIO
 
     out, err = StringIO(), StringIO()
-    call_command("check_export", *args, stdout=out, stderr=err)
+    try:
+        call_command("check_export", *args, stdout=out, stderr=err)
+    except SystemExit as exit_info:
+        assert exit_info.code == 1, err.getvalue()
     return out.getvalue(), err.getvalue()
 
 
@@ -79,7 +83,7 @@ def test_a_malformed_file_names_the_line_and_exits_2(tmp_path, exports, capsys):
     bad = tmp_path / "bad.ldf"
     bad.write_text("dn: CN=x,DC=corp\nobjectClass: user\n cont\nthis line has no colon\n")
     with pytest.raises(SystemExit) as exit_info:
-        run(str(corp), str(bad), "--json")
+        call_command("check_export", str(corp), str(bad), "--json")
     assert exit_info.value.code == 2
 
 

@@ -209,7 +209,7 @@ def test_csv_plain_hex_for_known_binary_and_short_rows():
         ("", 1, "CSV file is empty"),
         ('DN,cn\n"CN=a,DC=x",a\n"CN=b,DC=x",b,extra\n', 3, "row has 3 fields, the header has 2"),
         ('DN,cn\n"CN=a,DC=x",a\n,b\n', 3, "row has an empty DN"),
-        ('DN,objectGUID\n"CN=a,DC=x",not-hex\n', 2, "binary value for objectguid is not hex"),
+        ('DN,objectGUID\n"CN=a,DC=x",not-hex\n', 2, "objectGUID 'not-hex' is not a GUID"),
         ('DN,cn\n"CN=a,DC=x",a\n"CN=b,DC=x","unclosed\n', 3, "CSV cannot be read"),
         ('DN,cn,CN\n"CN=a,DC=x",a,b\n', 1, "CSV header repeats cn"),
         ("DN,cn\nCN=a\\,b\n", 2, "DN is not valid"),

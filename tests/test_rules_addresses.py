@@ -134,7 +134,7 @@ def test_proxy_count_large_attribute(count, found):
     hits = findings_for(make(proxyAddresses=proxies, mailNickname="u"), "proxy.count")
     assert bool(hits) is found
     if found:
-        assert hits[0].error == "largeattribute" and hits[0].value == "301" and hits[0].severity == "blocking"
+        assert hits[0].error == "length" and hits[0].value == "301" and hits[0].severity == "blocking"
 
 
 @pytest.mark.parametrize(("count", "found"), [(15, False), (16, True)])

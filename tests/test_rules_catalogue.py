@@ -8,7 +8,8 @@ from identityhub.lib.rules.checks import SPECS
 from identityhub.lib.rules.suggestions import FIXERS
 
 IDFIX_ERRORS = {"character", "format", "length", "blank", "duplicate", "topleveldomain", "domainpart", "localpart"}
-NEW_ERRORS = {"largeattribute", "nonascii", "unverifieddomain", "multipleprimary", "mailmatch", "cloudcollision"}
+# IdFix's docs also name MailMatch; a cloud collision is never a forest finding (IdFix never sees the tenant).
+NEW_ERRORS = {"mailmatch", "cloudcollision"}
 
 
 def test_version_is_semver():
@@ -23,7 +24,8 @@ def test_every_rule_is_complete():
         assert rule.rulesets and rule.rulesets <= {"multi-tenant", "dedicated"}
         assert rule.attributes and all(a[0].islower() for a in rule.attributes)
         for text in (rule.title, rule.why, rule.fix):
-            assert text and text == text.strip() and len(text) < 260, code
+            assert text and text == text.strip() and len(text) < 300, code
+        assert rule.source.startswith("https://"), code
 
 
 def test_codes_are_stable_dotted_names():
@@ -52,3 +54,18 @@ def test_severity_follows_effect():
     assert RULES["duplicate.smtp"].severity == "degrading"  # quarantined proxy
     assert RULES["duplicate.upn"].severity == "degrading"  # placeholder UPN
     assert RULES["samaccountname.character"].severity == "hygiene"
+
+
+def test_error_is_idfix_error_type_with_finer_code_in_the_rule():
+    # Scripts written around IdFix's ERROR column keep working: non-ASCII letters are IdFix's
+    # "character", an unverified domain its "topleveldomain", a large attribute its "length".
+    assert RULES["upn.nonascii"].error == "character" and RULES["proxy.smtp.nonascii"].error == "character"
+    assert RULES["upn.unverifieddomain"].error == "topleveldomain"
+    assert RULES["proxy.count"].error == "length"
+    assert {rule.error for code, rule in RULES.items() if not code.startswith("cloud.")} <= IDFIX_ERRORS | {"mailmatch"}
+
+
+def test_malformed_mail_degrades_in_multi_tenant_and_blocks_in_dedicated():
+    rule = RULES["mail.character"]
+    assert rule.severity_in("multi-tenant") == "degrading" and rule.severity_in("dedicated") == "blocking"
+    assert RULES["upn.character"].severity_in("dedicated") == "blocking"

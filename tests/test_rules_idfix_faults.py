@@ -184,7 +184,7 @@ def test_dedicated_mail_nickname_blank_fix_ignores_the_address():
 def test_gap_uniqueness_never_crosses_attributes():
     found = dupes(make(userPrincipalName="x@contoso.com"), make("contact", mail="X@contoso.com"),
                   make(proxyAddresses=["smtp:x@CONTOSO.com"]))  # fmt: skip
-    assert sorted(f.rule for f in found) == ["duplicate.mail", "duplicate.smtp", "duplicate.upn"]
+    assert sorted(f.rule for f in found) == ["duplicate.mail.address", "duplicate.smtp", "duplicate.upn"]
 
 
 def test_gap_large_attributes_not_counted():

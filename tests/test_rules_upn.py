@@ -69,10 +69,11 @@ def test_each_problem_reported_once():
     assert upn_codes("jöhn smith@contoso.com") == {"upn.nonascii", "upn.character"}
 
 
-def test_blank_upn_degrades_with_sam_suggestion():
+def test_blank_upn_is_hygiene_with_sam_suggestion():
+    # Issue 14: the derived UPN (upn.derived.*) carries the severity; the blank itself is hygiene.
     user = make(userPrincipalName=None, sAMAccountName="jsmith")
     [finding] = findings_for(user, "upn.blank", VERIFIED)
-    assert finding.severity == "degrading" and finding.suggestion == "jsmith@contoso.com"
+    assert finding.severity == "hygiene" and finding.suggestion == "jsmith@contoso.com"
     assert findings_for(user, "upn.blank", MT)[0].suggestion is None  # no verified domain known
 
 

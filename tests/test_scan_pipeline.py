@@ -101,6 +101,45 @@ def test_duplicates_across_forests_flag_every_holder(forest, second_forest):
     assert not Finding.objects.filter(error="duplicate", status="open").exists()
 
 
+def test_duplicate_findings_name_the_other_holder_and_what_resiliency_does(forest, second_forest):
+    # Issue 14: mail on one object clashing with a stale secondary smtp: alias on another.
+    scan_with(forest, [user("Ann", mail="sales@acme.com", proxies=["SMTP:sales@acme.com"])])
+    scan_with(second_forest, [user("Old", proxies=["SMTP:old@acme.com", "smtp:Sales@acme.com"], mailnickname=["old"])])
+    dups = {(f.dn.split(",")[0], f.rule): f for f in Finding.objects.filter(error="duplicate", status="open")}
+    expected = {("CN=Ann", "duplicate.mail.address"), ("CN=Ann", "duplicate.smtp"), ("CN=Old", "duplicate.smtp")}
+    assert set(dups) == expected
+    assert {f.severity for f in dups.values()} == {"degrading"}
+    old = dups[("CN=Old", "duplicate.smtp")].detail
+    assert "CN=Ann,OU=Staff" in old and "mail" in old and "secondary" in old and "quarantine" in old
+    assert "CN=Old,OU=Staff" in dups[("CN=Ann", "duplicate.mail.address")].detail
+
+
+def test_tombstones_and_sam_in_other_domains_are_no_duplicates(forest, second_forest):
+    live = user("Ann", upn="ann@acme.com")
+    tombstone = user("Ann", upn="ann@acme.com", isdeleted=["TRUE"])
+    tombstone.dn = "CN=Ann\\0ADEL:6f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0,CN=Deleted Objects,DC=corp,DC=acme,DC=example"
+    scan = scan_with(forest, [live, tombstone])
+    assert scan.exclusion_counts == {"deleted-object": 1}
+    no_upn = user("Jo")
+    del no_upn.attributes["userprincipalname"]
+    other_domain = user("Jo")
+    del other_domain.attributes["userprincipalname"]
+    other_domain.dn = "CN=Jo,OU=Staff,DC=fabrikam,DC=example"
+    scan_with(second_forest, [other_domain])
+    scan_with(forest, [live, no_upn])
+    assert not Finding.objects.filter(error="duplicate").exists()
+
+
+def test_a_rescan_brings_severity_and_error_to_the_current_catalogue(forest):
+    bob = user("Bob", upn="böb@acme.com")
+    scan_with(forest, [bob])
+    Finding.objects.filter(rule="upn.nonascii").update(severity="hygiene", error="nonascii")  # catalogue 1.0
+    scan_with(forest, [bob])
+    assert list(Finding.objects.filter(rule="upn.nonascii").values_list("severity", "error")) == [
+        ("blocking", "character")
+    ]
+
+
 def test_excluded_objects_are_counted_not_checked(forest):
     critical = user("krbtgt", upn="krbtgt bad@x.local", iscriticalsystemobject=["TRUE"])
     scan = scan_with(forest, [critical, user("Ann")])

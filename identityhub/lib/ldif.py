@@ -19,6 +19,12 @@ Decisions
       modrdn and moddn raise an error: such a file is a change file (for example IdFix's "LDF"
       export), not an inventory, and skipping its records would make a scan look complete when it
       read nothing.
+    * ldapsearch output: its comments, `ref:` continuation references and `search:`/`result:`
+      trailers (one per page) are skipped and counted in the caller's `stats`; a non-zero result
+      (the server stopped early) is counted as incomplete, or is an error for a caller without
+      `stats` (a scan must not take a truncated export for the whole directory).
+    * objectGUID is always 16 bytes: a GUID written as text (`6f8a3d0e-...`, with or without
+      braces) is converted, anything else is a line-numbered error.
     * `attr:< URL` values are refused: a server-side upload must never open files or URLs it names.
     * Attribute options (`userCertificate;binary`) are dropped from the key; names are lower-cased.
     * An empty value (`mail:` in LDIF, an empty CSV field) means the attribute is absent.
@@ -45,6 +51,8 @@ import io
 import itertools
 import os
 import re
+import uuid
+from collections import Counter
 from collections.abc import Iterator
 from functools import partial
 
@@ -123,24 +131,29 @@ class ExportFormatError(ValueError):
 # --------------------------------------------------------------------------- public entry points
 
 
-def read_export(path_or_file, source: str, *, encoding: str | None = None) -> Iterator[Entry]:
+def read_export(
+    path_or_file, source: str, *, encoding: str | None = None, stats: Counter | None = None
+) -> Iterator[Entry]:
     """Yield the entries of an ldifde or csvde export, choosing the reader by content, then name.
 
     `path_or_file` is a path, a binary file object (e.g. a Django upload) or a text file object.
+    `stats`, when given, counts the records that are not entries (see _skipped_record).
     """
     with _opened(path_or_file) as handle:
         lines = _text_lines(handle, encoding)
         kind, lines = _sniff(lines, _name_of(path_or_file))
         if kind == "ldif":
-            yield from _parse_ldif(lines, source)
+            yield from _parse_ldif(lines, source, stats)
         elif kind == "csv":
             yield from _parse_csv(lines, source)
 
 
-def read_ldif(path_or_file, source: str, *, encoding: str | None = None) -> Iterator[Entry]:
-    """Yield the entries of an LDIF file as ldifde writes it (see the module docstring)."""
+def read_ldif(
+    path_or_file, source: str, *, encoding: str | None = None, stats: Counter | None = None
+) -> Iterator[Entry]:
+    """Yield the entries of an LDIF file as ldifde or ldapsearch writes it (see the module docstring)."""
     with _opened(path_or_file) as handle:
-        yield from _parse_ldif(_text_lines(handle, encoding), source)
+        yield from _parse_ldif(_text_lines(handle, encoding), source, stats)
 
 
 def read_csv(path_or_file, source: str, *, encoding: str | None = None) -> Iterator[Entry]:
@@ -338,15 +351,46 @@ _ATTR_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.;-]*")
 _KEYS: dict[str, tuple[str, bool]] = {}  # attribute name as written -> (key, binary); a cache
 
 
-def _parse_ldif(lines: Iterator[tuple[int, str]], source: str) -> Iterator[Entry]:
+def _parse_ldif(lines: Iterator[tuple[int, str]], source: str, stats: Counter | None = None) -> Iterator[Entry]:
     first = True
+    strict = stats is None  # nobody would hear about an incomplete search: refuse it
+    stats = Counter() if stats is None else stats
     for record in _ldif_records(lines):
         if first and record[0][1][:8].lower() == "version:":
             _check_version(*record[0])
             record = record[1:]
         first = False
-        if record:
+        if record and not _skipped_record(record, stats, strict):
             yield _ldif_entry(record, source)
+
+
+def _skipped_record(record: list[tuple[int, str]], stats: Counter, strict: bool = False) -> bool:
+    """Count and skip what ldapsearch prints besides entries: search references and result trailers.
+
+    `ref: ldap://...` records are continuation references (AD's application partitions) and
+    `search: N` / `result: 0 Success` records end each (paged) search. A result other than 0
+    (e.g. "4 Size limit exceeded") means the server stopped early: counted as incomplete, so the
+    caller can say so instead of presenting a partial export as whole; when the caller keeps no
+    stats (a scan, which would resolve the findings of every object missing) it is an error.
+    """
+    name = record[0][1].partition(":")[0].strip().lower()
+    if name == "ref":
+        stats["referrals"] += sum(1 for _, line in record if line.partition(":")[0].strip().lower() == "ref")
+        return True
+    if name != "search":
+        return False
+    stats["search results"] += 1
+    for number, line in record:
+        key, _, value = line.partition(":")
+        if key.strip().lower() == "result" and value.split()[:1] != ["0"]:
+            if strict:
+                raise ExportFormatError(
+                    f"ldapsearch reported 'result: {value.strip()}': the export is incomplete (page the search: "
+                    "ldapsearch -E pr=1000/noprompt)",
+                    number,
+                )
+            stats[f"incomplete: result {value.strip()}"] += 1
+    return True
 
 
 def _ldif_records(lines: Iterator[tuple[int, str]]) -> Iterator[list[tuple[int, str]]]:
@@ -406,6 +450,8 @@ def _ldif_entry(record: list[tuple[int, str]], source: str) -> Entry:
         if key == "dn":
             raise ExportFormatError("dn: inside a record (a blank line missing before it?)", number)
         decoded = _ldif_value(number, key, binary, kind, value)
+        if key == "objectguid" and decoded:
+            decoded = _guid_bytes(number, decoded, text_hex=True)
         if decoded != "" and decoded != b"":
             entry.attributes.setdefault(key, []).append(decoded)
     return entry
@@ -481,6 +527,24 @@ def _b64(number: int, key: str, value: str) -> bytes:
         raise ExportFormatError(f"base64 value for {key} is not valid", number) from None
 
 
+def _guid_bytes(number: int, value: str | bytes, *, text_hex: bool = False) -> bytes:
+    """objectGUID as AD's 16 bytes, also when a tool wrote it as text ({6f8a3d0e-2b4c-...})."""
+    if isinstance(value, bytes):
+        if len(value) == 16:
+            return value
+        value = value.decode("ascii", "replace")
+    text = value.strip()
+    if text_hex or not _HEX.fullmatch(text):  # 32 plain hex digits: csvde's bytes, else GUID text
+        try:
+            return uuid.UUID(text.strip("{}")).bytes_le
+        except ValueError:
+            pass
+    shown = text if len(text) <= 40 else text[:40] + "..."
+    raise ExportFormatError(
+        f"objectGUID {shown!r} is not a GUID (16 bytes, or text like 6f8a3d0e-2b4c-4d1a-9e7f-0123456789ab)", number
+    )
+
+
 # --------------------------------------------------------------------------- CSV
 
 _CSV_BINARY = re.compile(r"X'([0-9A-Fa-f]*)'")
@@ -546,6 +610,8 @@ def _csv_value(number: int, key: str, text: str) -> str | bytes:
     match = _CSV_BINARY.fullmatch(text)
     if match:
         return bytes.fromhex(match[1])
+    if key == "objectguid" and not _HEX.fullmatch(text):  # plain hex stays csvde's raw bytes
+        return _guid_bytes(number, text)
     if key in BINARY_ATTRIBUTES:
         if not _HEX.fullmatch(text):
             raise ExportFormatError(f"binary value for {key} is not hex (X'0a1b...')", number)

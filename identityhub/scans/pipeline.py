@@ -24,7 +24,7 @@ from django.utils import timezone
 from identityhub.lib import rules
 from identityhub.lib.entry import Entry
 from identityhub.lib.rules.checks import check_in_scope
-from identityhub.lib.rules.duplicates import duplicate_rule, identity_keys_in_scope, value_keys
+from identityhub.lib.rules.duplicates import Holder, clash_findings, identity_keys_in_scope, value_keys
 from identityhub.rollout.models import tracks_licence_readiness
 
 from .models import DirectoryObject, Finding, IdentityKey, ScanRun, StagedFinding, StagedKey
@@ -199,7 +199,7 @@ class StagingWriter:
             f.value,
             f.suggestion,
             json.dumps([list(k) for k in keys]),
-            "",  # detail: only findings about the cloud side have one
+            f.detail,  # e.g. the UPN Entra derives; never longer than the column (rules.DETAIL_MAX)
         )
 
     def _hand_over(self) -> None:
@@ -574,6 +574,9 @@ def merge_findings(scan: ScanRun, scope, staged, now) -> None:
         ou=Subquery(same.values("ou")[:1]),
         suggestion=Subquery(same.values("suggestion")[:1]),
         detail=Subquery(same.values("detail")[:1]),
+        # A new catalogue may judge a rule differently (issue 14: severities, IdFix error types).
+        severity=Subquery(same.values("severity")[:1]),
+        error=Subquery(same.values("error")[:1]),
         status=Case(When(status=Finding.Status.RESOLVED, then=Value(Finding.Status.OPEN)), default=F("status")),
         resolved_at=None,
     )
@@ -642,9 +645,20 @@ def _stage_duplicates(scan: ScanRun, keys: list[IdentityKey]) -> None:
             scan__in={k.scan_id for k in keys}, guid__in={k.guid for k in keys}
         ).only("scan_id", "guid", "dn", "object_class", "ou")
     }
-    staged = [
-        finding_on_key(scan.pk, k, objects[(k.scan_id, k.guid)], duplicate_rule(k.attribute, k.kind)) for k in keys
-    ]
+    by_value: dict[tuple[str, str], list[tuple[Holder, IdentityKey]]] = {}
+    for k in keys:
+        obj = objects[(k.scan_id, k.guid)]
+        holder = Holder(k.guid, obj.dn, obj.object_class, k.attribute, k.raw)
+        by_value.setdefault((k.kind, k.value), []).append((holder, k))
+    staged = []
+    for (kind, value), pairs in by_value.items():
+        key_of_holder = {id(holder): k for holder, k in pairs}
+        # Every holder's finding names the others and what resiliency does on its side (one rule module).
+        for holder, code, detail in clash_findings(kind, value, [holder for holder, _ in pairs]):
+            k = key_of_holder[id(holder)]
+            finding = finding_on_key(scan.pk, k, objects[(k.scan_id, k.guid)], code)
+            finding.detail = detail
+            staged.append(finding)
     StagedFinding.objects.bulk_create(staged, batch_size=BATCH)
 
 

@@ -1,12 +1,12 @@
 """IdentityHub rule catalogue: which directory objects and values fail or degrade in Entra sync.
 
-Plain Python, no Django. Facts from /work/shared/reference/sync-rules.md.
+Plain Python, no Django. Each rule cites the Microsoft page it rests on (catalogue.py).
 """
 
 from .catalogue import CATALOGUE_VERSION, RULES, Rule
 from .checks import check_entry, check_value
 from .domains import is_routable
-from .duplicates import DuplicateFinder, identity_keys
+from .duplicates import DuplicateFinder, identity_keys, unique_suggestions
 from .exclusions import exclusion_reason
 from .model import Context, Finding
 
@@ -22,4 +22,5 @@ __all__ = [
     "exclusion_reason",
     "identity_keys",
     "is_routable",
+    "unique_suggestions",
 ]

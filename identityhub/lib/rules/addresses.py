@@ -55,16 +55,31 @@ def local_part_bad(local: str) -> bool:
     return local.startswith(".") or local.endswith(".") or ".." in local
 
 
+_WHITESPACE = re.compile(r"\s")
+
+
+def without_whitespace(address: str) -> str:
+    return _WHITESPACE.sub("", address)
+
+
 def address_errors(address: str, family: AddressFamily, ctx: Context) -> list[str]:
-    """Error names (see ADDRESS_ERRORS) for one address; each problem is named once."""
+    """Error names (see ADDRESS_ERRORS) for one address; each problem is named once.
+
+    Whitespace is never allowed in an address; wherever it sits (a trailing space, one after the
+    @) it is one cause, a character error, and the rest is judged without it, so a stray space is
+    not reported again as a bad domain.
+    """
     errors = [] if address.isascii() else ["nonascii"]
+    if _WHITESPACE.search(address):
+        errors.append("character")
+        address = without_whitespace(address)
     parts = split_address(address)
     if parts is None:
-        if family.local.has_bad(address.replace("@", "")):
+        if "character" not in errors and family.local.has_bad(address.replace("@", "")):
             errors.append("character")
         return [*errors, "format"]
     local, domain = parts
-    if family.local.has_bad(local):
+    if "character" not in errors and family.local.has_bad(local):
         errors.append("character")
     if local_part_bad(local):
         errors.append("localpart")

@@ -23,12 +23,12 @@ from .catalogue import (
     VALUE_MAX,
 )
 from .charsets import ALIAS, DEDICATED_ALIAS, OTHER_PROXY, SAM, SIP, TARGET_OTHER, X400_X500
-from .duplicates import duplicate_rule, identity_keys, value_keys
+from .duplicates import DETAIL_MAX, duplicate_rule, identity_keys, value_keys
 from .exclusions import exclusion_reason
 from .licensing import judge_country
 from .model import Context, Finding
-from .suggestions import apply_fixes
-from .values import is_user, object_class, text, texts
+from .suggestions import alias_shape, apply_fixes
+from .values import derived_upn, dns_domain, is_generated_sam, is_user, object_class, text, texts
 
 Judge = Callable[[str, Entry, Context], list[str]]
 IsTaken = Callable[[str, str], bool]
@@ -211,9 +211,12 @@ def _judge(spec: AttributeSpec, value: str, entry: Entry, ctx: Context) -> list[
     return [code for code in spec.judge(value, entry, ctx) if ctx.ruleset in RULES[code].rulesets]
 
 
-def _finding(code: str, attribute: str, value: str, suggestion: str | None, entry: Entry) -> Finding:
+def _finding(
+    code: str, attribute: str, value: str, suggestion: str | None, entry: Entry, ctx: Context, detail: str = ""
+) -> Finding:
     rule = RULES[code]
-    return Finding(code, rule.severity, rule.error, attribute, value, suggestion, entry.dn, entry.guid, entry.source)
+    severity = rule.severity_in(ctx.ruleset)
+    return Finding(code, severity, rule.error, attribute, value, suggestion, entry.dn, entry.guid, entry.source, detail)
 
 
 def check_entry(entry: Entry, ctx: Context, is_taken: IsTaken | None = None) -> list[Finding]:
@@ -239,14 +242,35 @@ def check_in_scope(entry: Entry, ctx: Context, is_taken: IsTaken | None = None) 
             if ctx.ruleset in RULES[code].rulesets:
                 spec = SPECS.get(attribute.lower(), AttributeSpec(attribute, lambda v, e, c: []))
                 findings += _findings(spec, value, [code], entry, ctx, is_taken)
-    return findings
+    return findings + _derived_upn_findings(entry, ctx, is_taken)
+
+
+def _derived_upn_findings(entry: Entry, ctx: Context, is_taken: IsTaken | None) -> list[Finding]:
+    """The UPN rules on the value Entra Connect derives for a user without userPrincipalName."""
+    derived = derived_upn(entry)
+    if derived is None:
+        return []
+    spec = SPECS["userprincipalname"]
+    codes = _judge(spec, derived, entry, ctx)
+    if not codes:
+        return []
+    # The suggestion is a UPN to set; none from a name AD generated ($XXXXXX-XXXXXXXXXXXX).
+    sam = text(entry, "sAMAccountName")
+    suggestion = None if is_generated_sam(sam) else suggest(spec, derived, codes, entry, ctx, is_taken)
+    detail = (
+        f"The user has no userPrincipalName: Entra Connect derives {derived} from sAMAccountName {sam} "
+        f"and the domain's DNS name {dns_domain(entry.dn)}."
+    )[:DETAIL_MAX]
+    # The value is what AD holds (nothing): a fix adds a UPN, and a guarded write deletes the exact
+    # old value, which a derived one is not. The derived value is in the detail.
+    return [_finding("upn.derived." + code[4:], spec.name, "", suggestion, entry, ctx, detail) for code in codes]
 
 
 def _findings(spec, value, codes, entry, ctx, is_taken) -> list[Finding]:
     if not codes:
         return []
     suggestion = suggest(spec, value, codes, entry, ctx, is_taken)
-    return [_finding(code, spec.name, value, suggestion, entry) for code in codes]
+    return [_finding(code, spec.name, value, suggestion, entry, ctx) for code in codes]
 
 
 def suggest(spec, value, codes, entry, ctx, is_taken=None) -> str | None:
@@ -254,6 +278,9 @@ def suggest(spec, value, codes, entry, ctx, is_taken=None) -> str | None:
     candidate = value
     for _ in range(3):  # a fix can expose another problem (e.g. transliteration leaves '..')
         candidate = apply_fixes(candidate, codes, entry, ctx)
+        if candidate is not None and spec.name == "mailNickname":
+            # Removing characters or truncating can leave "smithjr." which Exchange refuses.
+            candidate = alias_shape(candidate)
         if candidate is None or candidate == value:
             return None
         problems = check_value(entry, spec.name, candidate, ctx, is_taken or _never_taken)
@@ -274,9 +301,11 @@ def check_value(
     spec = SPECS.get(attribute.lower())
     if spec is None:
         return []  # no rule covers this attribute
-    findings = [_finding(code, spec.name, new_value, None, entry) for code in _judge(spec, new_value, entry, ctx)]
+    findings = [_finding(code, spec.name, new_value, None, entry, ctx) for code in _judge(spec, new_value, entry, ctx)]
     if is_taken is not _never_taken:
         own = {(kind, norm) for kind, norm, _attr, _raw in identity_keys(entry, ctx)}
         taken = [key for key in value_keys(spec.name, new_value, entry, ctx) if key not in own and is_taken(*key)]
-        findings += [_finding(duplicate_rule(spec.name, kind), spec.name, new_value, None, entry) for kind, _ in taken]
+        findings += [
+            _finding(duplicate_rule(spec.name, kind), spec.name, new_value, None, entry, ctx) for kind, _ in taken
+        ]
     return findings

@@ -1,4 +1,6 @@
-"""Objects Entra Connect's default sync rules never export (sync-rules.md §6.4).
+"""Objects Entra Connect's default sync rules never export, and deleted objects.
+
+Source: https://learn.microsoft.com/entra/identity/hybrid/connect/concept-azure-ad-connect-sync-default-configuration
 
 Unlike IdFix we do not skip by CN prefix ("Guest WiFi Users" is a real group), we do skip users
 without sAMAccountName and AAD_ accounts, and we keep security groups without mail, exactly as
@@ -6,6 +8,8 @@ Entra Connect does.
 """
 
 from __future__ import annotations
+
+import re
 
 from identityhub.lib.entry import SYNCED_CLASSES, Entry
 
@@ -25,12 +29,39 @@ def exclusion_reason(entry: Entry, ctx: Context | None = None) -> str | None:
     With the Dedicated rule set only mail-enabled objects are in scope (IdFix's Dedicated filter).
     """
     reason = _common_reason(entry) or _CLASS_REASONS.get(object_class(entry), _no_reason)(entry)
-    if reason is None and ctx is not None and ctx.ruleset == "dedicated" and not text(entry, "mail"):
-        return "not-mail-enabled"
+    if ctx is not None and ctx.ruleset == "dedicated":
+        # IdFix's Dedicated scope, as its documentation gives the filter: every person or group with
+        # mail, (&(mail=*)(|(objectCategory=Person)(objectCategory=Group))), whether or not Entra
+        # Connect would call it mail-enabled (a contact without proxyAddresses is checked too).
+        # https://microsoft.github.io/idfix/ ; system objects stay out.
+        if not text(entry, "mail").strip():
+            return reason or "not-mail-enabled"
+        return None if reason == "not-mail-enabled" else reason
     return reason
 
 
+def is_deleted(entry: Entry) -> bool:
+    """A tombstone or recycled object, as an ldifde -x export, a DirSync read or a DB dump holds them.
+
+    AD marks them with isDeleted (isRecycled once the recycle bin's lifetime is over), mangles the
+    RDN to "<name>\\0ADEL:<guid>" and moves them under CN=Deleted Objects. Any one sign suffices:
+    dumps drop attributes, and a base64 dn:: decodes the escape to a real line feed.
+    """
+    flagged = entry.values("isDeleted") or entry.values("isRecycled")  # absent on nearly every object
+    if flagged and any(text(entry, name).strip().upper() == "TRUE" for name in ("isDeleted", "isRecycled")):
+        return True
+    dn = entry.dn.lower()
+    if "del" not in dn:  # every DN sign below contains it; most DNs are done here
+        return False
+    return "\\0adel:" in dn or "\ndel:" in dn or _DELETED_CONTAINER.search(dn) is not None
+
+
+_DELETED_CONTAINER = re.compile(r"(?:^|(?<!\\),)\s*cn=deleted objects\s*,")
+
+
 def _common_reason(entry: Entry) -> str | None:
+    if is_deleted(entry):
+        return "deleted-object"  # Entra Connect never exports a deleted object as one to sync
     if object_class(entry) not in SYNCED_CLASSES:
         return "not-synced-class"  # computers (and gMSAs) derive from user but sync only as devices
     if entry.values("isCriticalSystemObject"):

@@ -33,6 +33,7 @@ RULES = [
         "Sync derives usageLocation from c (default rule In from AD - User Common). Without a usage "
         "location no licence can be assigned: group-based licensing fails for the user.",
         "Set c to the user's two-letter ISO 3166 country code (e.g. DE, US, GB).",
+        SOURCE,
     ),
     Rule(
         "usagelocation.invalid", "degrading", "format", (COUNTRY,), BOTH,
@@ -40,6 +41,7 @@ RULES = [
         "Sync derives usageLocation from c; Entra ID takes only a two-letter ISO 3166-1 country code "
         "there, so the user cannot be licensed with this value.",
         "Use the ISO 3166-1 alpha-2 code (GB, not UK; DE, not Germany or DEU).",
+        SOURCE,
     ),
 ]  # fmt: skip
 

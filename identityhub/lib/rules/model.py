@@ -48,3 +48,4 @@ class Finding:
     dn: str
     guid: str | None
     source: str
+    detail: str = ""  # what the rule alone cannot say: a derived value, the other holders of a duplicate

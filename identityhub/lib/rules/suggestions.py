@@ -10,12 +10,12 @@ from collections.abc import Callable
 
 from identityhub.lib.entry import Entry
 
-from .addresses import FAMILIES, AddressFamily, local_part_bad, split_proxy
+from .addresses import FAMILIES, AddressFamily, local_part_bad, split_proxy, without_whitespace
 from .catalogue import GRAPH_LENGTHS, MAILNICKNAME_MAX, SAM_USER_MAX, UPN_LOCAL_MAX, UPN_MAX, VALUE_MAX
 from .charsets import ALIAS, DEDICATED_ALIAS, OTHER_PROXY, SAM, SIP, TARGET_OTHER, X400_X500, CharSet, transliterate
 from .domains import clean_domain
 from .model import Context
-from .values import common_name, text, texts
+from .values import common_name, is_generated_sam, text, texts
 
 Fixer = Callable[[str, Entry, Context], "str | None"]
 
@@ -77,7 +77,7 @@ def _family_fixers(family: AddressFamily) -> dict[str, Fixer]:
     prefix = family.prefix
     fixers = {
         f"{prefix}.nonascii": lambda v, e, c: transliterate(v),
-        f"{prefix}.character": _on_address(family, _on_local(family.local.remove_bad)),
+        f"{prefix}.character": _on_address(family, lambda a: _on_local(family.local.remove_bad)(without_whitespace(a))),
         f"{prefix}.localpart": _on_address(family, _on_local(_fix_dots)),
         f"{prefix}.domainpart": _on_address(family, _on_domain(clean_domain)),
     }
@@ -120,7 +120,13 @@ def nickname_from(entry: Entry) -> str | None:
     given, surname = text(entry, "givenName").strip(), text(entry, "sn").strip()
     if given and surname:
         return f"{given}.{surname}"
-    return text(entry, "sAMAccountName") or common_name(entry) or None
+    sam = text(entry, "sAMAccountName")
+    return (None if is_generated_sam(sam) else sam) or common_name(entry) or None
+
+
+def alias_shape(alias: str) -> str:
+    """Exchange's alias shape: each period between other characters (no '.x', 'x.', 'x..y')."""
+    return _fix_dots(alias)
 
 
 def display_name_from(entry: Entry) -> str | None:
@@ -131,6 +137,8 @@ def display_name_from(entry: Entry) -> str | None:
 
 def _upn_from_sam(value: str, entry: Entry, ctx: Context) -> str | None:
     sam, domain = text(entry, "sAMAccountName"), ctx.only_verified_domain
+    if is_generated_sam(sam):
+        return None  # "$KJ3000-4F1A2B3C4D5E@contoso.com" names nobody
     return f"{sam}@{domain}" if sam and domain else None
 
 

@@ -61,6 +61,36 @@ def is_user(entry: Entry) -> bool:
     return object_class(entry) in USER_CLASSES
 
 
+@lru_cache(maxsize=1024)  # asked several times per object (keys, derived UPN, duplicates)
+def dns_domain(dn: str) -> str:
+    """The DNS name of the domain holding dn, from its DC= components ("" when it has none).
+
+    Entra Connect's %Domain.FQDN%: what it appends to sAMAccountName for a user without UPN.
+    """
+    labels = [rdn.strip()[3:].strip() for rdn in _UNESCAPED_COMMA.split(dn) if rdn.strip()[:3].lower() == "dc="]
+    return ".".join(labels).lower()
+
+
+def derived_upn(entry: Entry) -> str | None:
+    """The UPN Entra Connect's default rules build for a user without one: sAMAccountName@domain.
+
+    ("In from AD - User Join": IIF(IsPresent([userPrincipalName]), [userPrincipalName],
+    [sAMAccountName] & "@" & %Domain.FQDN%).) None when the user has a UPN or it cannot be built.
+    """
+    if not is_user(entry) or text(entry, "userPrincipalName").strip():
+        return None
+    sam, domain = text(entry, "sAMAccountName"), dns_domain(entry.dn)
+    return f"{sam}@{domain}" if sam and domain else None
+
+
+_GENERATED_SAM = re.compile(r"\$[0-9A-Za-z]{6}-[0-9A-Za-z]{12}")
+
+
+def is_generated_sam(sam: str) -> bool:
+    """A sAMAccountName AD made up ($XXXXXX-XXXXXXXXXXXX) for an object created without one."""
+    return _GENERATED_SAM.fullmatch(sam.strip()) is not None
+
+
 def common_name(entry: Entry) -> str:
     """cn, or the value of the DN's first RDN when the source did not return cn."""
     if cn := text(entry, "cn").strip():

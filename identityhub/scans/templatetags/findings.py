@@ -14,4 +14,4 @@ def rule_title(code: str) -> str:
 @register.filter
 def rule_why(code: str) -> str:
     rule = rules.RULES.get(code)
-    return f"{rule.why} Fix: {rule.fix}" if rule else ""
+    return f"{rule.why} Fix: {rule.fix} Source: {rule.source}" if rule else ""

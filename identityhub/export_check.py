@@ -1,0 +1,288 @@
+"""check_export: the scan's rules on ldifde, csvde or ldapsearch exports, offline, for consultants and pipelines.
+
+Plain Python: no Django settings, no SECRET_KEY, no database, so it runs straight after install
+(`python manage.py check_export FILE...` or `python -m identityhub.export_check FILE...`).
+
+Each FILE is one forest of one tenant; duplicates are found across all of them. Exit status:
+0 no blocking finding, 1 at least one blocking finding, 2 unreadable input or bad arguments (the
+file and line named, nothing printed on stdout). The `error` of a row is IdFix's error type, the
+`rule` our finer code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import io
+import json
+import os
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from identityhub.lib import rules
+from identityhub.lib.ldif import ExportFormatError, read_export
+from identityhub.lib.rules.checks import check_in_scope
+from identityhub.lib.rules.duplicates import SuggestionClaims
+
+FIELDS = (
+    "dn",
+    "object_class",
+    "attribute",
+    "value",
+    "rule",
+    "error",
+    "severity",
+    "suggestion",
+    "detail",
+    "guid",
+    "file",
+)
+EXIT_CLEAN, EXIT_BLOCKING, EXIT_UNREADABLE = 0, 1, 2
+FORMATS = ("table", "json", "csv")
+_SEVERITY_ORDER = {name: i for i, name in enumerate(rules.catalogue.SEVERITIES)}
+
+
+class Unreadable(Exception):
+    """An input file (or the domains file) cannot be read: exit status 2."""
+
+
+@dataclass
+class Report:
+    findings: list[tuple[rules.Finding, str]] = field(default_factory=list)  # with the object's class
+    objects: int = 0
+    excluded: Counter = field(default_factory=Counter)
+    skipped: Counter = field(default_factory=Counter)  # ldapsearch references and trailers, per kind
+
+    def rows(self) -> Iterator[dict]:
+        """One dict per finding, made as it is written (a dict per finding would double the memory)."""
+        return (_row(finding, object_class) for finding, object_class in self.findings)
+
+    def counts(self, column: str) -> Counter:
+        return Counter(getattr(finding, column) for finding, _ in self.findings)
+
+    @property
+    def blocking(self) -> bool:
+        return any(finding.severity == "blocking" for finding, _ in self.findings)
+
+    def summary(self) -> dict:
+        return {
+            "objects": self.objects,
+            "in_scope": self.objects - sum(self.excluded.values()),
+            "excluded": dict(self.excluded.most_common()),
+            "skipped_records": dict(sorted(self.skipped.items())),
+            "findings": len(self.findings),
+            "by_rule": dict(self.counts("rule").most_common()),
+            "by_error": dict(self.counts("error").most_common()),
+            "by_severity": {s: n for s in rules.catalogue.SEVERITIES if (n := self.counts("severity")[s])},
+        }
+
+
+DESCRIPTION = (
+    "Check ldifde (LDIF), csvde (CSV) or ldapsearch exports for objects that would fail or misbehave in "
+    "Entra sync. Exit 0: no blocking finding; 1: blocking findings; 2: unreadable input."
+)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="check_export", description=DESCRIPTION)
+    add_arguments(p)
+    return p
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--ruleset", choices=rules.model.RULESETS, default="multi-tenant")
+    p.add_argument("--verified-domain", action="append", default=[], dest="verified_domains", metavar="DOMAIN",
+                   help="a verified domain of the tenant; repeat for more (or separate them with commas)")  # fmt: skip
+    p.add_argument("--verified-domains-file", metavar="PATH",
+                   help="verified domains, one per line ('#' starts a comment)")  # fmt: skip
+    p.add_argument("--format", choices=FORMATS, help="table on a terminal, json (one object per line) otherwise")
+    p.add_argument("--json", action="store_const", const="json", dest="json_alias", help="same as --format json")
+    p.add_argument("--summary", action="store_true", help="only counts per rule, error type and severity")
+
+
+def main(argv: list[str] | None = None, stdout=None, stderr=None) -> int:
+    try:
+        args = parser().parse_args(argv)
+    except SystemExit as exc:  # argparse printed the usage error (or --help)
+        return EXIT_UNREADABLE if exc.code else EXIT_CLEAN
+    return run(args, stdout or sys.stdout, stderr or sys.stderr)
+
+
+def run(args: argparse.Namespace, stdout, stderr) -> int:
+    """Check args.files and write the report; returns the exit status."""
+    try:
+        given = [d for value in args.verified_domains for d in value.replace(",", " ").split()]  # a,b also works
+        domains = [*given, *_domains_file(args.verified_domains_file)]
+        ctx = rules.Context(ruleset=args.ruleset, verified_domains=frozenset(d for d in domains if d.strip()))
+        report = check([Path(f) for f in args.files], ctx)
+    except Unreadable as exc:
+        stderr.write(f"check_export: {exc}\n")
+        return EXIT_UNREADABLE
+    for kind, n in report.skipped.items():
+        if kind.startswith("incomplete"):
+            stderr.write(f"check_export: warning: ldapsearch reported {kind.partition(': ')[2]} ({n}x): "
+                         "the export is incomplete\n")  # fmt: skip
+    fmt = args.format or args.json_alias or ("table" if _is_terminal(stdout) else "json")
+    try:
+        WRITERS[fmt](report, stdout, stderr, args.summary)
+    except BrokenPipeError:  # `check_export ... | head`: the reader has seen enough
+        _silence(stdout)
+    return EXIT_BLOCKING if report.blocking else EXIT_CLEAN
+
+
+def _silence(stream) -> None:
+    """Point a closed pipe at /dev/null, so the interpreter's final flush does not fail again."""
+    with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+
+
+def _is_terminal(stream) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def _domains_file(path: str | None) -> list[str]:
+    if not path:
+        return []
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise Unreadable(f"{path}: cannot be read: {exc}") from None
+    return [line.split("#", 1)[0].strip() for line in text.splitlines()]
+
+
+def check(paths: list[Path], ctx: rules.Context) -> Report:
+    """Every finding of every file; Unreadable before anything is returned when one is malformed."""
+    for path in paths:
+        if not path.is_file():
+            raise Unreadable(f"{path}: no such file")
+    report = Report()
+    # Pass 1 reads every file whole: a malformed file stops us before any output, and the
+    # duplicate finder learns every value, so suggestions never propose a taken one.
+    finder = rules.DuplicateFinder(ctx)
+    for path in paths:
+        before = report.objects
+        for entry in _read(path, report.skipped):
+            report.objects += 1
+            finder.add(entry)
+        if report.objects == before:  # an empty file must not pass a pipeline's gate as "clean"
+            raise Unreadable(f"{path}: holds no directory objects (an empty export, or not an export at all)")
+    claims = SuggestionClaims(ctx)
+    found = []
+    for path in paths:
+        for entry in _read(path, Counter()):  # counted in pass 1 already
+            reason = rules.exclusion_reason(entry, ctx)
+            if reason:
+                report.excluded[reason] += 1
+                continue
+            for finding in check_in_scope(entry, ctx, is_taken=finder.is_taken):  # exclusion just asked
+                found.append((entry.dn, entry.source, finding, entry.object_class, claims.claim(entry, finding)))
+    for dn, source, finding, object_class, keys in found:
+        if keys and not claims.keeps(_Owner(dn, source), keys):
+            finding.suggestion = None  # another object's suggestion wants the same value
+        report.findings.append((finding, object_class))
+    report.findings += finder.findings_with_class()
+    return report
+
+
+@dataclass(frozen=True)
+class _Owner:  # what SuggestionClaims.keeps() reads of an entry, without keeping the entry
+    dn: str
+    source: str
+
+
+def _read(path: Path, stats: Counter | None):
+    try:
+        yield from read_export(path, source=str(path), stats=stats)
+    except ExportFormatError as exc:
+        raise Unreadable(f"{path}: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise Unreadable(f"{path}: cannot be read: {exc}") from None
+
+
+def _row(finding: rules.Finding, object_class: str) -> dict:
+    return {
+        "dn": finding.dn,
+        "object_class": object_class,
+        "attribute": finding.attribute,
+        "value": finding.value,
+        "rule": finding.rule,
+        "error": finding.error,
+        "severity": finding.severity,
+        "suggestion": finding.suggestion,
+        "detail": finding.detail,
+        "guid": finding.guid,
+        "file": finding.source,
+    }
+
+
+# --- output -----------------------------------------------------------------------------------
+
+
+def _write_json(report: Report, out, err, summary_only: bool) -> None:
+    if summary_only:
+        out.write(json.dumps(report.summary(), ensure_ascii=False) + "\n")
+        return
+    for row in report.rows():
+        out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    _summary_text(report, err)  # stdout stays machine-readable
+
+
+def _write_csv(report: Report, out, err, summary_only: bool) -> None:
+    writer = csv.writer(out, lineterminator="\n")
+    if summary_only:
+        writer.writerow(("count_of", "name", "count"))
+        summary = report.summary()
+        for column in ("by_rule", "by_error", "by_severity", "excluded", "skipped_records"):
+            writer.writerows((column.removeprefix("by_"), name, n) for name, n in summary[column].items())
+        return
+    writer.writerow(FIELDS)
+    writer.writerows([("" if row[f] is None else row[f]) for f in FIELDS] for row in report.rows())
+    _summary_text(report, err)
+
+
+def _write_table(report: Report, out, err, summary_only: bool) -> None:
+    by_rule: dict[str, list[dict]] = {}
+    for row in report.rows():
+        by_rule.setdefault(row["rule"], []).append(row)
+    order = sorted(by_rule, key=lambda code: (_SEVERITY_ORDER[by_rule[code][0]["severity"]], -len(by_rule[code])))
+    width = max((len(code) for code in order), default=4)
+    out.write(f"{'RULE':{width}}  {'SEVERITY':9}  {'ERROR':14}  {'COUNT':>6}  TITLE\n")
+    for code in order:
+        first = by_rule[code][0]
+        title = rules.RULES[code].title
+        out.write(f"{code:{width}}  {first['severity']:9}  {first['error']:14}  {len(by_rule[code]):6}  {title}\n")
+    if not summary_only:
+        for code in order:
+            out.write(f"\n{code} ({len(by_rule[code])}): {rules.RULES[code].title}\n")
+            for row in by_rule[code]:
+                hint = f" -> {row['suggestion']}" if row["suggestion"] is not None else ""
+                out.write(f"  {row['dn']}  [{row['attribute']}] {row['value']!r}{hint}\n")
+                if row["detail"]:
+                    out.write(f"      {row['detail']}\n")
+    out.write("\n")
+    _summary_text(report, out)
+
+
+def _summary_text(report: Report, out) -> None:
+    s = report.summary()
+    severities = ", ".join(f"{n} {name}" for name, n in s["by_severity"].items()) or "none"
+    out.write(f"{s['findings']} finding(s) ({severities}) in {s['in_scope']} object(s) in scope; "
+              f"{sum(s['excluded'].values())} object(s) Entra Connect never syncs were skipped.\n")  # fmt: skip
+    for title, counts in (("excluded", s["excluded"]), ("skipped records", s["skipped_records"])):
+        if counts:
+            out.write(f"  {title}: " + ", ".join(f"{name} {n}" for name, n in counts.items()) + "\n")
+    if s["by_error"]:
+        out.write("  by error type: " + ", ".join(f"{name} {n}" for name, n in s["by_error"].items()) + "\n")
+
+
+WRITERS = {"json": _write_json, "csv": _write_csv, "table": _write_table}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
