@@ -48,7 +48,10 @@ class FindingTable(tables.Table):
             "forest",
             "status",
         ]
-        attrs = {"class": "table findings"}
+        # Links in the rows lead to other pages: only the sort headers and the pager stay in the list's
+        # htmx target (the section around the table boosts its links into #findings).
+        attrs = {"class": "table findings", "tbody": {"hx-boost": "false"}}
+        row_attrs = {"data-rule": lambda record: record.rule}
         order_by = ("severity", "rule")  # blocking, degrading, hygiene
         empty_text = "No findings match."
 
