@@ -50,7 +50,7 @@ def health(request, tenant):
         connection=GraphConnection.objects.filter(tenant=tenant).first(),
         tiles=tiles(tenant, snapshot, now) if snapshot else [],
         trend=trend(tenant),
-        collisions=Finding.objects.filter(tenant=tenant, rule=COLLISION_RULE).unresolved().count(),
+        collisions=Finding.objects.filter(tenant=tenant, rule=COLLISION_RULE).open().count(),
         awaiting_sync=resolved.exclude(verified).count(),
         verified_clean=resolved.filter(verified).count(),
         recently_resolved=resolved.order_by("-resolved_at")[:15],

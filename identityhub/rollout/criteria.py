@@ -102,9 +102,7 @@ class Evidence:
 
     @cached_property
     def open_blocking(self) -> int:
-        return Finding.objects.filter(
-            tenant=self.tenant, severity=Severity.BLOCKING, status=Finding.Status.OPEN
-        ).count()
+        return Finding.objects.filter(tenant=self.tenant, severity=Severity.BLOCKING).open().count()
 
     @cached_property
     def excepted_blocking(self) -> list:

@@ -21,6 +21,10 @@ def _checkpoint(tenant) -> Checkpoint:
     if checkpoint.computed_at is None:
         progress.recompute(tenant)
         checkpoint.refresh_from_db()
+    # The figures shown are the findings as they are now (an Accept a second ago counts), the same
+    # Finding.objects.open() every other page counts, not the stored ones of the last recompute.
+    checkpoint.open_blocking = score.open_blocking(tenant)
+    checkpoint.score = score.tenant_score(tenant)
     return checkpoint
 
 

@@ -91,7 +91,9 @@ def scan_detail(request, tenant, scan_id):
     scan = get_object_or_404(ScanRun.objects.select_related("forest"), tenant=tenant, pk=scan_id)
     template = "scans/scan_detail.html#progress" if request.htmx else "scans/scan_detail.html"
     rule_counts = sorted(scan.rule_counts.items(), key=lambda kv: -kv[1])
-    return render(request, template, {"tenant": tenant, "scan": scan, "rule_counts": rule_counts, "rules": rules.RULES})
+    open_now = Finding.objects.filter(forest=scan.forest).open().count() if scan.is_current else None
+    context = {"tenant": tenant, "scan": scan, "rule_counts": rule_counts, "rules": rules.RULES, "open_now": open_now}
+    return render(request, template, context)
 
 
 @require_POST
