@@ -185,3 +185,12 @@ def test_list_pages_link_their_exports(client, personas, data):
     assert "/t/acme/health/errors/export.csv" in client.get("/t/acme/health/").content.decode()
     assert "/t/acme/changes/export.xlsx" in client.get("/t/acme/changes/").content.decode()
     assert "/t/acme/reports/" in client.get("/t/acme/").content.decode()
+
+
+def test_xlsx_tables_freeze_their_header_and_offer_filters(client, personas, data):
+    client.force_login(personas["auditor"])
+    for url in ("/t/acme/findings/export.xlsx", "/t/acme/changes/export.xlsx"):
+        rows, ws = xlsx_rows(client.get(url))
+        assert ws.freeze_panes == "A2", url
+        last_column = ws.cell(row=1, column=len(rows[0])).column_letter
+        assert ws.auto_filter.ref == f"A1:{last_column}{len(rows)}", url

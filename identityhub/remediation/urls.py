@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import changelog, views
+from . import changelog, runs, views
 
 urlpatterns = [
     # /t/<slug>/findings/<finding_id>/...: inline actions (htmx) on one finding
@@ -12,6 +12,7 @@ urlpatterns = [
     # bulk: preview (dry run), then apply as a background job
     path("t/<slug:slug>/findings/bulk/preview/", views.bulk_preview, name="bulk-preview"),
     path("t/<slug:slug>/findings/bulk/apply/", views.bulk_apply, name="bulk-apply"),
+    path("t/<slug:slug>/apply/", runs.apply_run_list, name="apply-run-list"),
     path("t/<slug:slug>/apply/<int:run_id>/", views.apply_run_detail, name="apply-run"),
     # the change log, its exports, undo and four-eyes approval
     path("t/<slug:slug>/changes/", changelog.change_list, name="change-list"),

@@ -3,6 +3,7 @@
 from django.contrib import messages
 from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.dateparse import parse_date
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -115,7 +116,12 @@ def bulk_preview(request, tenant):
     action = request.POST.get("action", "")
     if action not in bulk.ACTIONS:
         return HttpResponseBadRequest("Choose a bulk action.")
-    rows = bulk.preview(_selected(request, tenant), action)
+    selected = _selected(request, tenant)
+    if not selected.exists():
+        # Nothing ticked (or nothing matches): back to the same list, saying why, not an empty preview.
+        messages.error(request, "Nothing to preview: tick the findings to change, or choose all matching the filter.")
+        return redirect(reverse("finding-list", args=[tenant.slug]) + "?" + request.POST.get("filter", ""))
+    rows = bulk.preview(selected, action)
     context = {
         "tenant": tenant,
         "action": action,

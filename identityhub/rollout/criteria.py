@@ -4,7 +4,8 @@ Each criterion has a stable code, its step, a title, how it is proved (read from
 lead's sign-off with a comment), whether it is required, and a plain function that turns the
 tenant's Evidence into a Result: met / not met / unknown, a one-line explanation and a link to
 the evidence. A step is done when all its required criteria are met. Sources: the Microsoft 365
-deployment guide's steps 7 and 8 and their exit criteria (shared/reference/sync-rules.md §7).
+deployment guide's steps 7 and 8 and their identity exit criteria (docs/architecture.md, Sources:
+https://learn.microsoft.com/en-us/microsoft-365/enterprise/identity-exit-criteria, 2018-2019).
 """
 
 from __future__ import annotations

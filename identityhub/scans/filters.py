@@ -20,7 +20,10 @@ class FindingFilter(django_filters.FilterSet):
         empty_label="Any status",
     )
     severity = django_filters.ChoiceFilter(choices=Severity.choices)
-    rule = django_filters.ChoiceFilter(choices=[(code, code) for code in sorted(rules.RULES)])
+    rule = django_filters.ChoiceFilter(
+        label="Problem",
+        choices=sorted(((code, f"{rule.title} ({code})") for code, rule in rules.RULES.items()), key=lambda c: c[1]),
+    )
     error = django_filters.ChoiceFilter(choices=[(e, e) for e in ERROR_TYPES], label="Error type")
     attribute = django_filters.CharFilter(lookup_expr="iexact")
     forest = django_filters.ModelChoiceFilter(queryset=None)

@@ -1,6 +1,7 @@
 """IdentityHub rule catalogue: which directory objects and values fail or degrade in Entra sync.
 
-Plain Python, no Django. Facts from /work/shared/reference/sync-rules.md.
+Plain Python, no Django. Facts from Microsoft's documentation, cited where each is used and listed
+in docs/architecture.md (Sources).
 """
 
 from .catalogue import CATALOGUE_VERSION, RULES, Rule

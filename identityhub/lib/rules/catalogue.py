@@ -1,7 +1,9 @@
 """The rule catalogue: every rule's stable code, severity, IdFix error type, texts and rule sets.
 
-Facts come from /work/shared/reference/sync-rules.md (Microsoft's documented limits, characters
-and default sync scope). Where IdFix disagrees with Microsoft, Microsoft wins.
+Facts come from Microsoft's documented limits, characters and default sync scope:
+https://learn.microsoft.com/en-us/microsoft-365/enterprise/prepare-for-directory-synchronization,
+https://learn.microsoft.com/en-us/graph/api/resources/user (length limits) and the pages listed in
+docs/architecture.md (Sources). Where IdFix disagrees with Microsoft, Microsoft wins.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ MT = frozenset({"multi-tenant"})
 DEDICATED = frozenset({"dedicated"})
 BOTH = MT | DEDICATED
 
-# Microsoft's documented limits (sync-rules.md §6.2, §6.4, §6.5, §6.6).
+# Microsoft's documented limits ("Prepare for directory synchronization to Microsoft 365"; the Graph
+# user and group resources; Entra Connect's export errors: tshoot-connect-sync-errors).
 UPN_MAX, UPN_LOCAL_MAX, UPN_DOMAIN_MAX = 113, 64, 48
 VALUE_MAX = 256  # displayName, mail, each proxyAddresses value, targetAddress
 MAILNICKNAME_MAX = 64
@@ -22,7 +25,8 @@ SAM_USER_MAX = 20
 PROXY_COUNT_MAX = 300  # Microsoft's rule of thumb; ~332 fit a bare user, fewer with certificates
 CERTIFICATE_COUNT_MAX = 15
 GROUP_MEMBERS_MAX = 250_000  # a group must have fewer than this
-# Graph user property limits (§6.6); displayName and mailNickname have their own rules.
+# Graph user property limits (https://learn.microsoft.com/en-us/graph/api/resources/user);
+# displayName and mailNickname have their own rules.
 GRAPH_LENGTHS = {
     "givenName": 64, "sn": 64, "title": 128, "department": 64, "company": 64, "l": 128,
     "st": 128, "co": 128, "postalCode": 40, "streetAddress": 1024, "mobile": 64,
@@ -249,7 +253,8 @@ _OTHER_RULES = [
           "targetAddress does not match mail",
           "Dedicated expects targetAddress to be SMTP: followed by the mail address.",
           "Set targetAddress to SMTP:<mail>."),
-    # Duplicates (tenant-wide; §6.3 resiliency quarantines UPN and SMTP values only)
+    # Duplicates (tenant-wide; duplicate attribute resiliency quarantines UPN and SMTP values only:
+    # https://learn.microsoft.com/en-us/entra/identity/hybrid/connect/how-to-connect-syncservice-duplicate-attribute-resiliency)
     _rule("duplicate.upn", "degrading", "duplicate", _UPN, MT, "Another object uses this UPN or address",
           "UPN, mail and SMTP proxy addresses share one namespace. Entra quarantines the UPN and gives "
           "this user <prefix>+<4 digits>@<tenant>.onmicrosoft.com.",

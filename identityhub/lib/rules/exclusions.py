@@ -1,4 +1,5 @@
-"""Objects Entra Connect's default sync rules never export (sync-rules.md §6.4).
+"""Objects Entra Connect's default sync rules never export (Entra Connect sync: understanding the
+default configuration, https://learn.microsoft.com/en-us/entra/identity/hybrid/connect/concept-azure-ad-connect-sync-default-configuration).
 
 Unlike IdFix we do not skip by CN prefix ("Guest WiFi Users" is a real group), we do skip users
 without sAMAccountName and AAD_ accounts, and we keep security groups without mail, exactly as
