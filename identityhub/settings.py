@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "identityhub.reports",
+    "identityhub.demo",  # the demo tenant of `make run` (bootstrap_demo); nothing imports it
 ]
 
 MIDDLEWARE = [

@@ -10,7 +10,7 @@ from identityhub.scans import pipeline
 from identityhub.scans.models import ScanRun
 from identityhub.scans.sources import entries_for
 
-DEMO_EXPORT = Path(__file__).resolve().parent.parent / "identityhub" / "scans" / "demo" / "contoso.ldif"
+DEMO_EXPORT = Path(__file__).resolve().parent.parent / "identityhub" / "demo" / "data" / "contoso.ldif"
 
 
 def load_export(forest, path: Path = DEMO_EXPORT) -> ScanRun:

@@ -137,7 +137,10 @@ class Evidence:
 
     @cached_property
     def snapshot(self):
-        return SyncSnapshot.objects.filter(tenant=self.tenant, is_demo=False).first()
+        """The latest pulled snapshot; without any, the latest demo one (the demo tenant's story),
+        which pages label as demo (snapshot.is_demo), as the health page does."""
+        snapshots = SyncSnapshot.objects.filter(tenant=self.tenant)
+        return snapshots.filter(is_demo=False).first() or snapshots.first()
 
     @cached_property
     def latest_pull(self):

@@ -28,6 +28,11 @@ def _checkpoint(tenant) -> Checkpoint:
     return checkpoint
 
 
+def _health_is_demo(tenant) -> bool:
+    snapshot = criteria.Evidence(tenant, None).snapshot
+    return snapshot is not None and snapshot.is_demo
+
+
 def row_colour(checkpoint: Checkpoint) -> str:
     if checkpoint.is_done and checkpoint.health_colour != "red":
         return "green"
@@ -53,6 +58,7 @@ def portfolio(request):
                 "checkpoint": checkpoint,
                 "colour": row_colour(checkpoint),
                 "sync_age": criteria.age_text(age) if age is not None else None,
+                "health_is_demo": _health_is_demo(tenant),
             }
         )
     return render(request, "rollout/portfolio.html", {"rows": rows})
@@ -88,6 +94,7 @@ def rollout(request, tenant):
         "steps": _steps(tenant, checkpoint),
         "trade_offs": criteria.AUTH_TRADE_OFFS,
         "excepted": ev.excepted_blocking,
+        "health_is_demo": ev.snapshot is not None and ev.snapshot.is_demo,
         "trips": TestGroupRoundTrip.objects.filter(tenant=tenant).select_related("forest", "requested_by")[:5],
         "trip_form": RoundTripForm(tenant=tenant) if "edit" in perms else None,
         "sign_off_form": SignOffForm() if "progress" in perms else None,
