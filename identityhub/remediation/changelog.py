@@ -11,13 +11,15 @@ from django.contrib import messages
 from django.db.models import F
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 from django_tables2 import RequestConfig
 
 from identityhub.tenants.access import tenant_view
 
-from . import actions, exports
+from . import actions, exceptions, exports
 from .filters import ChangeFilter, WaiverFilter
 from .models import Change, Waiver
 from .tables import ChangeTable, WaiverTable
@@ -154,6 +156,22 @@ def change_approve(request, tenant, change_id):
 def change_reject(request, tenant, change_id):
     reason = (request.POST.get("reason") or (request.htmx.prompt if request.htmx else "") or "").strip()
     return _decide(request, tenant, change_id, lambda change: actions.reject(change, request.user, reason), "Rejected")
+
+
+@require_POST
+@tenant_view("edit")
+def waiver_revoke(request, tenant, waiver_id):
+    waiver = get_object_or_404(
+        Waiver.objects.select_related("finding__tenant", "finding__forest"), tenant=tenant, pk=waiver_id
+    )
+    try:
+        exceptions.revoke(waiver, request.user)
+    except exceptions.Refused as exc:
+        messages.error(request, " ".join(exc.reasons))
+    else:
+        messages.success(request, f"Exception on {waiver.finding.dn} revoked: the finding is open again.")
+    url = reverse("waiver-list", args=[tenant.slug])
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
 @require_GET

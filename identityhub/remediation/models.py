@@ -58,6 +58,8 @@ class Change(models.Model):
         REMOVE = "remove", "Remove"
         ACCEPT = "accept", "Accept as is"
         UNDO = "undo", "Undo"
+        EXCEPTION = "exception", "Exception granted"  # the change log records decisions too
+        REVOKE = "revoke", "Exception revoked"
 
     class Result(models.TextChoices):
         AWAITING_APPROVAL = "awaiting", "Awaiting approval"
@@ -131,6 +133,10 @@ class Waiver(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created = models.DateTimeField(auto_now_add=True)
     reopened_at = models.DateTimeField(null=True, blank=True, help_text="When expiry reopened the finding.")
+    revoked_at = models.DateTimeField(null=True, blank=True, help_text="When an admin ended it before its date.")
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         ordering = ["-created"]

@@ -22,4 +22,5 @@ urlpatterns = [
     path("t/<slug:slug>/changes/<int:change_id>/approve/", changelog.change_approve, name="change-approve"),
     path("t/<slug:slug>/changes/<int:change_id>/reject/", changelog.change_reject, name="change-reject"),
     path("t/<slug:slug>/exceptions/", changelog.waiver_list, name="waiver-list"),
+    path("t/<slug:slug>/exceptions/<int:waiver_id>/revoke/", changelog.waiver_revoke, name="waiver-revoke"),
 ]
