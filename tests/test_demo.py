@@ -45,7 +45,7 @@ def test_the_demo_tells_one_story(demo):
     assert CriterionState.objects.get(tenant=tenant, code="sync-enabled").state == "met"
     # A change log with applied and undone changes; exceptions and accepted findings.
     results = set(Change.objects.filter(tenant=tenant).values_list("result", flat=True))
-    assert {"applied", "reverted"} <= results
+    assert {"applied", "reverted", "planned"} <= results
     assert Change.objects.filter(tenant=tenant, action="undo", result="applied").exists()
     assert Waiver.objects.filter(tenant=tenant).exists()
     assert Finding.objects.filter(tenant=tenant, status="accepted").exists()

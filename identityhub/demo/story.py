@@ -3,7 +3,8 @@
 Contoso's forest is known only from ldifde exports (no DC is reachable from IdentityHub), so it
 is scanned from exports: four weekly exports in which the admins' fixes take effect (more broken
 objects the further back), then the bundled export itself, today. On top of that: a change log
-with applied and undone changes, exceptions and accepted findings, and sync-health snapshots
+with applied, undone and planned changes (the forest has no reachable DC), exceptions and
+accepted findings, and sync-health snapshots
 labelled demo that the rollout criteria read. Everything goes through the apps' own functions
 (pipeline, actions, health's store_report), so the demo shows what the code does, not a mock-up.
 """
@@ -71,6 +72,7 @@ def tell(admin) -> Told:
             "base_dns": "DC=contoso,DC=local",
             "bind_user": "svc-identityhub@contoso.local",
             "scan_schedule": Forest.Schedule.MANUAL,
+            "export_only": True,  # known from exports: fixes become planned changes (LDIF)
         },
     )
     told = Told()
@@ -89,6 +91,7 @@ def tell(admin) -> Told:
     told.scans += 1
     told.changes += _an_undone_change(forest, admin, entries, now - timedelta(days=2))
     told.exceptions = _decisions(demo, admin)
+    told.changes += _planned_fixes(demo, admin)
     told.snapshots = seed_demo(demo)
     progress.recompute(demo)
     told.findings_open = Finding.objects.filter(tenant=demo).open().count()
@@ -196,6 +199,21 @@ def _an_undone_change(forest, admin, entries: list[Entry], when) -> int:
         at=when + timedelta(hours=1)
     )
     return 2
+
+
+def _planned_fixes(demo: Tenant, admin, count: int = 3) -> int:
+    """Fixes an admin chose this week: the forest has no reachable DC, so they wait in the LDIF."""
+    planned = 0
+    fixable = Finding.objects.filter(tenant=demo, rule__in=("proxy.smtp.domainpart", "mailnickname.period"))
+    for finding in fixable.open().exclude(suggestion=None).order_by("dn"):
+        try:
+            actions.request_change(finding, Change.Action.EDIT, admin, finding.suggestion)
+        except actions.ActionRefused:
+            continue  # the suggestion would clash now: the demo shows only clean plans
+        planned += 1
+        if planned == count:
+            break
+    return planned
 
 
 def _decisions(demo: Tenant, admin) -> int:

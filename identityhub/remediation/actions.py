@@ -13,7 +13,7 @@ from identityhub.scans.models import Finding
 from identityhub.scans.pipeline import context_for
 from identityhub.scans.sources import RULE_ATTRIBUTES, directory_settings
 
-from . import exceptions
+from . import exceptions, planned
 from .models import Change, Waiver
 from .recheck import current_snapshot, is_taken_for, refresh_object
 
@@ -139,6 +139,8 @@ def reopen_expired_waivers(today=None) -> int:
 
 def apply_change(change: Change, *, duplicates: bool = True) -> Change:
     """Write one change to AD, guarded; record what happened; re-check the object from AD."""
+    if planned.applies_to(change.forest):
+        return planned.plan(change)  # no DC to write to: into the LDIF for the forest's admin
     settings = directory.for_writing(directory_settings(change.forest), change.dn)
     try:
         conn = directory.connect(settings)

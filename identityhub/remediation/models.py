@@ -69,8 +69,11 @@ class Change(models.Model):
         REFUSED = "refused", "Refused"
         REJECTED = "rejected", "Rejected by approver"
         REVERTED = "reverted", "Reverted"
+        # A forest without a reachable DC (planned.py): in the LDIF to import, until an export shows it.
+        PLANNED = "planned", "Planned (LDIF)"
+        NOT_APPLIED = "notapplied", "Not applied"
 
-    OPEN_RESULTS = (Result.AWAITING_APPROVAL, Result.QUEUED)
+    OPEN_RESULTS = (Result.AWAITING_APPROVAL, Result.QUEUED, Result.PLANNED)
     # Fields that may still change after creation, and only while the result is open (or when an
     # applied change is undone, which marks it reverted).
     OUTCOME_FIELDS = {"result", "error", "current_values", "approved_by", "approved_at", "applied_at"}

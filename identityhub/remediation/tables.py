@@ -13,6 +13,8 @@ RESULT_BADGES = {
     Change.Result.REFUSED: "red",
     Change.Result.REJECTED: "red",
     Change.Result.REVERTED: "",
+    Change.Result.PLANNED: "amber",
+    Change.Result.NOT_APPLIED: "red",
 }
 UNDOABLE = {Change.Action.EDIT, Change.Action.REMOVE, Change.Action.UNDO}
 

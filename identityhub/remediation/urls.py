@@ -18,6 +18,7 @@ urlpatterns = [
     path("t/<slug:slug>/changes/", changelog.change_list, name="change-list"),
     path("t/<slug:slug>/changes/export.csv", changelog.change_export_csv, name="change-export-csv"),
     path("t/<slug:slug>/changes/export.ldf", changelog.change_export_ldif, name="change-export-ldif"),
+    path("t/<slug:slug>/changes/planned.<str:kind>", changelog.planned_export, name="planned-export"),
     path("t/<slug:slug>/changes/<int:change_id>/undo/", views.change_undo, name="change-undo"),
     path("t/<slug:slug>/changes/<int:change_id>/approve/", changelog.change_approve, name="change-approve"),
     path("t/<slug:slug>/changes/<int:change_id>/reject/", changelog.change_reject, name="change-reject"),

@@ -109,6 +109,9 @@ def scan_detail(request, tenant, scan_id):
 @tenant_view("edit")
 def scan_now(request, tenant, pk):
     forest = get_forest_for_user(request, tenant, pk)
+    if forest.export_only:
+        messages.error(request, f"{forest} has no DC IdentityHub can reach: upload a fresh export to check it.")
+        return redirect(tenant)
     try:
         scan = queue_scan(forest, request.user)
     except ScanBusy as exc:

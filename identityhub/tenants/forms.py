@@ -42,6 +42,7 @@ class ForestForm(forms.ModelForm):
             "exclude_ous",
             "extra_filter",
             "scan_schedule",
+            "export_only",
         ]
         widgets = {
             "servers": forms.Textarea(attrs={"rows": 2}),
