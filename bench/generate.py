@@ -7,7 +7,7 @@
 --format ldif     what `ldifde -f` writes (CRLF, changetype: add, distinguishedName, AD classes);
                   read by identityhub.lib.ldif, used by the offline-check tests and the demo.
 --format slapadd  LDIF for `slapadd -q` into slapd with the lab's AD-like schema
-                  (/work/shared/reference/ad-lab.schema): classes [top, user] / [top, contact] /
+                  (tests/lab/ad-lab.schema): classes [top, user] / [top, contact] /
                   [top, group], the suffix and OU entries first, no AD-only attributes.
 
 Every object is clean except a `--defect-rate` fraction, which get exactly one planted defect of

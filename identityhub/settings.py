@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "identityhub.reports",
+    "identityhub.demo",  # the demo tenant of `make run` (bootstrap_demo); nothing imports it
 ]
 
 MIDDLEWARE = [
@@ -203,6 +204,8 @@ LOGIN_REDIRECT_URL = "tenant-list"
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-gb"
+# One date format everywhere ("29 Nov 2026 14:05"), whatever the locale would say.
+FORMAT_MODULE_PATH = ["identityhub.formats"]
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
@@ -262,7 +265,7 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
-DJANGO_TABLES2_TEMPLATE = "django_tables2/table.html"
+DJANGO_TABLES2_TEMPLATE = "includes/table.html"  # current page marked, page-size choice
 
 LOGGING = {
     "version": 1,

@@ -7,7 +7,13 @@ from identityhub.tenants.models import Forest, Membership, Role, Tenant
 from .services import require
 
 # The directory lab (Samba AD DCs, slapd) and the browser are plugins of their own.
-pytest_plugins = ["tests.browser", "tests.lab.fixtures", "tests.remediation_support", "tests.entra_support"]
+pytest_plugins = [
+    "tests.browser",
+    "tests.lab.fixtures",
+    "tests.remediation_support",
+    "tests.entra_support",
+    "tests.journey_support",
+]
 
 __all__ = ["require"]
 

@@ -1,7 +1,8 @@
 """A stand-in for Entra ID's token endpoint and Microsoft Graph v1.0, on 127.0.0.1 over real TLS.
 
 The CA is a throwaway trustme CA written to ``ca_path``; clients must trust it explicitly, as
-they would a TLS-inspecting proxy. JSON shapes follow shared/reference/graph.md.
+they would a TLS-inspecting proxy. JSON shapes follow Graph v1.0's documented resources (organization,
+user, group, orgContact, onPremisesProvisioningError; https://learn.microsoft.com/en-us/graph/api/overview).
 
 Use::
 

@@ -37,12 +37,18 @@ def test_it_never_renders_the_stored_password(client, personas, forest):
 
 def test_it_keeps_the_stored_password_when_left_blank(client, personas, forest):
     client.force_login(personas["admin"])
-    data = dict(FORM, name=forest.name, bind_password="")
+    # Same servers, port and TLS: a schedule or scope change needs no password.
+    data = dict(FORM, name=forest.name, servers=forest.servers, port=str(forest.port), bind_password="")
     response = client.post(f"/t/{forest.tenant.slug}/forests/{forest.pk}/", data)
     assert response.status_code == 302
     forest.refresh_from_db()
     assert forest.bind_password == "S3cret-bind-pw!"
-    assert forest.port == 636
+    assert forest.scan_schedule == "daily"
+    # Another port: the stored password is not sent there unless typed again.
+    response = client.post(f"/t/{forest.tenant.slug}/forests/{forest.pk}/", dict(data, port="636"))
+    assert response.status_code == 200 and "Type the bind password again" in response.content.decode()
+    forest.refresh_from_db()
+    assert forest.port == 389
 
 
 def test_it_requires_a_password_for_a_new_forest(client, personas, tenant):

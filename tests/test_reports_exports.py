@@ -32,14 +32,16 @@ def xlsx_rows(response, sheet=None):
     return [["" if v is None else v for v in row] for row in ws.iter_rows(values_only=True)], ws
 
 
-def test_findings_csv_is_the_unresolved_list_in_page_order(client, personas, data):
+def test_findings_csv_is_the_open_list_in_page_order(client, personas, data):
     client.force_login(personas["auditor"])
     rows = csv_rows(client.get("/t/acme/findings/export.csv"))
     assert rows[0] == datasets.FINDING_HEADER
     ids = [int(r[0]) for r in rows[1:]]
     f = data["findings"]
-    # Unresolved by default, like the page: resolved gone, excepted kept (not resolved).
-    assert set(ids) == {f["blocking"].pk, f["blocking2"].pk, f["formula"].pk, f["control"].pk, f["excepted"].pk}
+    # Open by default, like the page: resolved and excepted gone (excepted has its own filter).
+    assert set(ids) == {f["blocking"].pk, f["blocking2"].pk, f["formula"].pk, f["control"].pk}
+    excepted = csv_rows(client.get("/t/acme/findings/export.csv?status=excepted"))
+    assert [int(r[0]) for r in excepted[1:]] == [f["excepted"].pk]
     page = client.get("/t/acme/findings/")
     assert [r.pk for r in page.context["table"].page.object_list.data] == ids  # same order as on screen
     by_id = {int(r[0]): dict(zip(rows[0], r, strict=True)) for r in rows[1:]}
@@ -183,3 +185,12 @@ def test_list_pages_link_their_exports(client, personas, data):
     assert "/t/acme/health/errors/export.csv" in client.get("/t/acme/health/").content.decode()
     assert "/t/acme/changes/export.xlsx" in client.get("/t/acme/changes/").content.decode()
     assert "/t/acme/reports/" in client.get("/t/acme/").content.decode()
+
+
+def test_xlsx_tables_freeze_their_header_and_offer_filters(client, personas, data):
+    client.force_login(personas["auditor"])
+    for url in ("/t/acme/findings/export.xlsx", "/t/acme/changes/export.xlsx"):
+        rows, ws = xlsx_rows(client.get(url))
+        assert ws.freeze_panes == "A2", url
+        last_column = ws.cell(row=1, column=len(rows[0])).column_letter
+        assert ws.auto_filter.ref == f"A1:{last_column}{len(rows)}", url

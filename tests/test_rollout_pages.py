@@ -150,8 +150,9 @@ def test_the_burn_down_sums_each_forests_latest_scan(tenant, forest):
         ScanRun.objects.create(tenant=tenant, forest=f, status="completed", finished=when, severity_counts=counts)
     ScanRun.objects.create(tenant=tenant, forest=forest, status="failed", finished=timezone.now())
     data = score.burn_down(tenant)
-    assert data["blocking"] == [10, 15, 7] and data["degrading"] == [0, 0, 1] and data["hygiene"] == [4, 4, 0]
-    assert len(data["labels"]) == 3
+    # Ending with the open findings now (none here: these scans stored counts, not findings).
+    assert data["blocking"] == [10, 15, 7, 0] and data["degrading"] == [0, 0, 1, 0] and data["hygiene"] == [4, 4, 0, 0]
+    assert len(data["labels"]) == 4 and data["labels"][-1] == "now"
 
 
 def test_ou_and_forest_breakdowns(tenant, forest):

@@ -58,7 +58,7 @@ def test_scan_now_progress_findings_filter_and_object_page(live_server, page, pe
     assert page.locator("#id_rule").input_value() == rule
 
     # The object page: its attributes, its findings, its scan history.
-    page.locator("#findings tbody tr td.dn a").first.click()
+    page.locator("#findings tbody tr td.col-object a").first.click()
     page.wait_for_selector("h2:has-text('Scan history')")
     body = page.inner_text("main")
     assert rule in body and "Attributes read" in body

@@ -19,7 +19,8 @@ class ProvisioningErrorTable(tables.Table):
         model = ProvisioningError
         # Object type, UPN and category are shown inside these cells and filtered in the sidebar.
         fields = ["display_name", "property", "value", "occurred", "matched_dn"]
-        attrs = {"class": "table provisioning-errors"}
+        # The on-prem object links lead to the object page, not into the list's htmx target (#errors).
+        attrs = {"class": "table provisioning-errors", "tbody": {"hx-boost": "false"}}
         order_by = ("-occurred",)
         empty_text = "No provisioning errors match."
 

@@ -69,7 +69,7 @@ def health(request, tenant):
         ],
         licence_code=request.GET.get("licence_code", ""),
         trend=trend(tenant),
-        collisions=Finding.objects.filter(tenant=tenant, rule=COLLISION_RULE).unresolved().count(),
+        collisions=Finding.objects.filter(tenant=tenant, rule=COLLISION_RULE).open().count(),
         awaiting_sync=resolved.exclude(verified).count(),
         verified_clean=resolved.filter(verified).count(),
         recently_resolved=resolved.order_by("-resolved_at")[:15],

@@ -3,7 +3,12 @@
 Plain Python (no Django): health/tasks.py loads a Tenant row, builds a GraphClient and calls
 pull_health(); the result is a HealthReport of plain values.
 
-Facts this module relies on are in shared/reference/graph.md. Two deliberate choices:
+Facts this module relies on: the client credentials flow
+(https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-client-creds-grant-flow), the
+organization, user, group and onPremisesProvisioningError resources of Graph v1.0
+(https://learn.microsoft.com/en-us/graph/api/resources/organization, .../resources/user,
+.../resources/onpremisesprovisioningerror), paging (https://learn.microsoft.com/en-us/graph/paging)
+and throttling (https://learn.microsoft.com/en-us/graph/throttling). Two deliberate choices:
 
 * One requests.Session with ``trust_env = False`` serves both msal and Graph. With trust_env on,
   requests lets REQUESTS_CA_BUNDLE (set on our machines) override the session's ``verify``, so a

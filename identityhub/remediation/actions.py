@@ -13,6 +13,7 @@ from identityhub.scans.models import Finding
 from identityhub.scans.pipeline import context_for
 from identityhub.scans.sources import RULE_ATTRIBUTES, directory_settings
 
+from . import exceptions, planned
 from .models import Change, Waiver
 from .recheck import current_snapshot, is_taken_for, refresh_object
 
@@ -110,13 +111,14 @@ def accept(finding: Finding, user, apply_run=None) -> Change:
 def waive(finding: Finding, user, justification: str, expires_on) -> Waiver:
     if not justification.strip():
         raise ActionRefused(["Say why this finding may stay."])
-    if expires_on <= timezone.localdate():
-        raise ActionRefused(["The exception must expire in the future."])
+    if problems := exceptions.expiry_problems(expires_on):
+        raise ActionRefused(problems)
     with transaction.atomic():
         waiver = Waiver.objects.create(
             tenant=finding.tenant, finding=finding, justification=justification, expires_on=expires_on, created_by=user
         )
         Finding.objects.filter(pk=finding.pk).update(status=Finding.Status.EXCEPTED)
+        exceptions.record_granted(waiver)  # in the change log, beside the writes
     return waiver
 
 
@@ -137,6 +139,8 @@ def reopen_expired_waivers(today=None) -> int:
 
 def apply_change(change: Change, *, duplicates: bool = True) -> Change:
     """Write one change to AD, guarded; record what happened; re-check the object from AD."""
+    if planned.applies_to(change.forest):
+        return planned.plan(change)  # no DC to write to: into the LDIF for the forest's admin
     settings = directory.for_writing(directory_settings(change.forest), change.dn)
     try:
         conn = directory.connect(settings)

@@ -7,4 +7,4 @@ class RemediationConfig(AppConfig):
     verbose_name = "Remediation and change log"
 
     def ready(self):
-        from . import reverted  # noqa: F401 - connects the scan_completed receiver
+        from . import planned, reverted  # noqa: F401 - connect their scan_completed receivers

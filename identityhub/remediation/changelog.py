@@ -9,15 +9,17 @@ import csv
 
 from django.contrib import messages
 from django.db.models import F
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 from django_tables2 import RequestConfig
 
 from identityhub.tenants.access import tenant_view
 
-from . import actions, exports
+from . import actions, exceptions, exports, planned
 from .filters import ChangeFilter, WaiverFilter
 from .models import Change, Waiver
 from .tables import ChangeTable, WaiverTable
@@ -64,6 +66,7 @@ def change_list(request, tenant):
     table = _table(request, filterset.qs)
     RequestConfig(request, paginate={"per_page": PER_PAGE}).configure(table)
     context = _list_context(request, tenant, filterset, table)
+    context["planned"] = planned.pending(tenant).count()
     template = TEMPLATE + "#changes" if request.htmx and request.htmx.target == "changes" else TEMPLATE
     return render(request, template, context)
 
@@ -154,6 +157,35 @@ def change_approve(request, tenant, change_id):
 def change_reject(request, tenant, change_id):
     reason = (request.POST.get("reason") or (request.htmx.prompt if request.htmx else "") or "").strip()
     return _decide(request, tenant, change_id, lambda change: actions.reject(change, request.user, reason), "Rejected")
+
+
+@require_GET
+@tenant_view("export")
+def planned_export(request, tenant, kind):
+    """The tenant's planned changes (forests without a reachable DC): LDIF for ldifde -i, or CSV."""
+    if kind == "ldf":
+        body, content_type = planned.ldif_text(tenant, request.user), "text/plain; charset=us-ascii"
+    else:
+        body, content_type = planned.csv_text(tenant), "text/csv; charset=utf-8"
+    response = HttpResponse(body, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{_filename(tenant, f"-planned.{kind}")}"'
+    return response
+
+
+@require_POST
+@tenant_view("edit")
+def waiver_revoke(request, tenant, waiver_id):
+    waiver = get_object_or_404(
+        Waiver.objects.select_related("finding__tenant", "finding__forest"), tenant=tenant, pk=waiver_id
+    )
+    try:
+        exceptions.revoke(waiver, request.user)
+    except exceptions.Refused as exc:
+        messages.error(request, " ".join(exc.reasons))
+    else:
+        messages.success(request, f"Exception on {waiver.finding.dn} revoked: the finding is open again.")
+    url = reverse("waiver-list", args=[tenant.slug])
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
 @require_GET

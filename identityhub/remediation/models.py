@@ -58,6 +58,8 @@ class Change(models.Model):
         REMOVE = "remove", "Remove"
         ACCEPT = "accept", "Accept as is"
         UNDO = "undo", "Undo"
+        EXCEPTION = "exception", "Exception granted"  # the change log records decisions too
+        REVOKE = "revoke", "Exception revoked"
 
     class Result(models.TextChoices):
         AWAITING_APPROVAL = "awaiting", "Awaiting approval"
@@ -67,8 +69,11 @@ class Change(models.Model):
         REFUSED = "refused", "Refused"
         REJECTED = "rejected", "Rejected by approver"
         REVERTED = "reverted", "Reverted"
+        # A forest without a reachable DC (planned.py): in the LDIF to import, until an export shows it.
+        PLANNED = "planned", "Planned (LDIF)"
+        NOT_APPLIED = "notapplied", "Not applied"
 
-    OPEN_RESULTS = (Result.AWAITING_APPROVAL, Result.QUEUED)
+    OPEN_RESULTS = (Result.AWAITING_APPROVAL, Result.QUEUED, Result.PLANNED)
     # Fields that may still change after creation, and only while the result is open (or when an
     # applied change is undone, which marks it reverted).
     OUTCOME_FIELDS = {"result", "error", "current_values", "approved_by", "approved_at", "applied_at"}
@@ -131,6 +136,10 @@ class Waiver(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created = models.DateTimeField(auto_now_add=True)
     reopened_at = models.DateTimeField(null=True, blank=True, help_text="When expiry reopened the finding.")
+    revoked_at = models.DateTimeField(null=True, blank=True, help_text="When an admin ended it before its date.")
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         ordering = ["-created"]

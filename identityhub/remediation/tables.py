@@ -13,6 +13,8 @@ RESULT_BADGES = {
     Change.Result.REFUSED: "red",
     Change.Result.REJECTED: "red",
     Change.Result.REVERTED: "",
+    Change.Result.PLANNED: "amber",
+    Change.Result.NOT_APPLIED: "red",
 }
 UNDOABLE = {Change.Action.EDIT, Change.Action.REMOVE, Change.Action.UNDO}
 
@@ -95,10 +97,21 @@ class WaiverTable(tables.Table):
     created_by = tables.Column(verbose_name="By", order_by=("created_by__username",))
     created = tables.DateTimeColumn(verbose_name="Granted", format="Y-m-d H:i")
     state = tables.Column(accessor="reopened_at", verbose_name="State", order_by=("expires_on",), empty_values=())
+    revoke = tables.TemplateColumn(
+        template_code=(
+            '{% if "edit" in request.tenant_permissions and not record.revoked_at and not record.reopened_at %}'
+            '<button type="button" class="small" hx-post="{% url \'waiver-revoke\' record.tenant.slug record.pk %}" '
+            'hx-confirm="Revoke this exception? The finding is open again." id="revoke-{{ record.pk }}">Revoke</button>'
+            "{% endif %}"
+        ),
+        orderable=False,
+        verbose_name="",
+        exclude_from_export=True,
+    )
 
     class Meta:
         model = Waiver
-        fields = ["finding", "dn", "value", "justification", "expires_on", "created_by", "created", "state"]
+        fields = ["finding", "dn", "value", "justification", "expires_on", "created_by", "created", "state", "revoke"]
         attrs = {"class": "table waivers"}
         order_by = ("expires_on",)
         empty_text = "No exceptions match."
@@ -119,7 +132,11 @@ class WaiverTable(tables.Table):
 
 
 def waiver_state(waiver, html=True):
-    if waiver.reopened_at:
+    if waiver.revoked_at:
+        who = waiver.revoked_by.get_username() if waiver.revoked_by_id else ""
+        text = f"revoked {timezone.localtime(waiver.revoked_at):%d %b %Y} by {who}, finding reopened"
+        colour = "red"
+    elif waiver.reopened_at:
         text = f"expired, finding reopened {timezone.localtime(waiver.reopened_at):%Y-%m-%d}"
         colour = "red"
     elif waiver.expires_on <= timezone.localdate():

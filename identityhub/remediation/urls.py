@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import changelog, views
+from . import changelog, runs, views
 
 urlpatterns = [
     # /t/<slug>/findings/<finding_id>/...: inline actions (htmx) on one finding
@@ -12,13 +12,16 @@ urlpatterns = [
     # bulk: preview (dry run), then apply as a background job
     path("t/<slug:slug>/findings/bulk/preview/", views.bulk_preview, name="bulk-preview"),
     path("t/<slug:slug>/findings/bulk/apply/", views.bulk_apply, name="bulk-apply"),
+    path("t/<slug:slug>/apply/", runs.apply_run_list, name="apply-run-list"),
     path("t/<slug:slug>/apply/<int:run_id>/", views.apply_run_detail, name="apply-run"),
     # the change log, its exports, undo and four-eyes approval
     path("t/<slug:slug>/changes/", changelog.change_list, name="change-list"),
     path("t/<slug:slug>/changes/export.csv", changelog.change_export_csv, name="change-export-csv"),
     path("t/<slug:slug>/changes/export.ldf", changelog.change_export_ldif, name="change-export-ldif"),
+    path("t/<slug:slug>/changes/planned.<str:kind>", changelog.planned_export, name="planned-export"),
     path("t/<slug:slug>/changes/<int:change_id>/undo/", views.change_undo, name="change-undo"),
     path("t/<slug:slug>/changes/<int:change_id>/approve/", changelog.change_approve, name="change-approve"),
     path("t/<slug:slug>/changes/<int:change_id>/reject/", changelog.change_reject, name="change-reject"),
     path("t/<slug:slug>/exceptions/", changelog.waiver_list, name="waiver-list"),
+    path("t/<slug:slug>/exceptions/<int:waiver_id>/revoke/", changelog.waiver_revoke, name="waiver-revoke"),
 ]

@@ -3,6 +3,7 @@
 from django.contrib import messages
 from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.dateparse import parse_date
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -10,7 +11,7 @@ from identityhub.scans.filters import FindingFilter
 from identityhub.scans.models import Finding
 from identityhub.tenants.access import tenant_view
 
-from . import actions, bulk
+from . import actions, bulk, exceptions
 from .models import ApplyRun, Change
 
 ACTIONS_TEMPLATE = "remediation/finding_actions.html"
@@ -67,15 +68,22 @@ def _run(request, finding, action, value=None):
 @tenant_view("edit")
 def finding_waive(request, tenant, finding_id):
     finding = _finding(tenant, finding_id)
+    limits = {"latest_expiry": exceptions.latest_expiry()}
     if request.method == "GET":
-        return _cell(request, finding, "waive-form")
-    expires_on = parse_date(request.POST.get("expires_on", "") or "")
-    if expires_on is None:
-        return _cell(request, finding, "waive-form", refused=["Give the date the exception expires."])
+        return _cell(request, finding, "waive-form", **limits)
+    # A refused form comes back as typed: the justification is not lost to a wrong date.
+    typed = {"justification": request.POST.get("justification", ""), "expires_text": request.POST.get("expires_on", "")}
     try:
-        waiver = actions.waive(finding, request.user, request.POST.get("justification", ""), expires_on)
+        expires_on = parse_date(typed["expires_text"] or "")
+    except ValueError:  # well formed but impossible, e.g. 2026-02-30
+        expires_on = None
+    if expires_on is None:
+        refused = ["Give the date the exception expires."]
+        return _cell(request, finding, "waive-form", refused=refused, **typed, **limits)
+    try:
+        waiver = actions.waive(finding, request.user, typed["justification"], expires_on)
     except actions.ActionRefused as exc:
-        return _cell(request, finding, "waive-form", refused=exc.reasons)
+        return _cell(request, finding, "waive-form", refused=exc.reasons, **typed, **limits)
     finding.refresh_from_db()
     return _cell(request, finding, "outcome", waiver=waiver)
 
@@ -115,7 +123,12 @@ def bulk_preview(request, tenant):
     action = request.POST.get("action", "")
     if action not in bulk.ACTIONS:
         return HttpResponseBadRequest("Choose a bulk action.")
-    rows = bulk.preview(_selected(request, tenant), action)
+    selected = _selected(request, tenant)
+    if not selected.exists():
+        # Nothing ticked (or nothing matches): back to the same list, saying why, not an empty preview.
+        messages.error(request, "Nothing to preview: tick the findings to change, or choose all matching the filter.")
+        return redirect(reverse("finding-list", args=[tenant.slug]) + "?" + request.POST.get("filter", ""))
+    rows = bulk.preview(selected, action)
     context = {
         "tenant": tenant,
         "action": action,

@@ -106,7 +106,7 @@ class DirectoryObjectViewSet(TenantScoped):
 
 
 class FindingViewSet(TenantScoped):
-    """Findings, filtered like the findings page (unresolved unless `status` says otherwise)."""
+    """Findings, filtered like the findings page (open unless `status` says otherwise)."""
 
     model = Finding
     serializer_class = serializers.FindingSerializer
@@ -116,7 +116,7 @@ class FindingViewSet(TenantScoped):
 
     def filter_queryset(self, queryset):
         if self.action == "retrieve":
-            return queryset  # the page's default (unresolved only) filters lists, not one finding by id
+            return queryset  # the page's default (open only) filters lists, not one finding by id
         return super().filter_queryset(queryset)
 
 

@@ -81,7 +81,7 @@ def finding_rows(queryset):
 
 
 def findings_queryset(request, tenant, data=None):
-    """The findings list's rows: FindingFilter (unresolved unless asked) in the table's order."""
+    """The findings list's rows: FindingFilter (open unless asked) in the table's order."""
     queryset = Finding.objects.for_user(request.user).filter(tenant=tenant)
     filterset = FindingFilter(request.GET if data is None else data, queryset=queryset, tenant=tenant)
     return ordered(FindingTable, filterset.qs, request)

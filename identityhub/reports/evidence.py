@@ -241,13 +241,11 @@ class JobRequest:
 def build(tenant, user, workdir: Path, progress: Callable[[int, str], None] = lambda p, s: None) -> Pack:
     """Write every CSV and the manifest into `workdir`, then the PDF; returns what was made."""
     pack = Pack(tenant, user)
-    request = JobRequest(user, "status=unresolved")
+    request = JobRequest(user, "status=open")
     forests = Forest.objects.for_user(user).filter(tenant=tenant)
     scans = ScanRun.objects.for_user(user).filter(tenant=tenant).select_related("forest").order_by("created", "pk")
     snapshot = datasets.latest_snapshot(request, tenant)
-    open_findings = (
-        Finding.objects.for_user(user).filter(tenant=tenant).unresolved().order_by("-severity", "rule", "dn")
-    )
+    open_findings = Finding.objects.for_user(user).filter(tenant=tenant).open().order_by("-severity", "rule", "dn")
     changes = (
         Change.objects.for_user(user)
         .filter(tenant=tenant)

@@ -18,6 +18,7 @@ from django.http import FileResponse, StreamingHttpResponse
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.utils import get_column_letter
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 ROWS_PER_CHUNK = 500  # CSV rows per chunk of the streamed response
@@ -100,17 +101,25 @@ class XlsxWriter:
     def __init__(self):
         self.workbook = Workbook(write_only=True)
         self.titles: set[str] = set()
+        self.tables: dict[object, list[int]] = {}  # sheet with a header -> [columns, rows]
 
     def sheet(self, title: str, header: list[str] | None = None):
         sheet = self.workbook.create_sheet(sheet_title(title, self.titles))
         if header:
+            # A table: the header stays in view while scrolling, and Excel offers its filters.
+            sheet.freeze_panes = "A2"  # before the first row: write-only sheets write their view first
+            self.tables[sheet] = [len(header), 0]
             self.append(sheet, header)
         return sheet
 
     def append(self, sheet, row: Iterable) -> None:
         sheet.append([xlsx_cell(sheet, v) if isinstance(v, str) or not isinstance(v, int | float) else v for v in row])
+        if sheet in self.tables:
+            self.tables[sheet][1] += 1
 
     def save(self, fileobj) -> None:
+        for sheet, (columns, rows) in self.tables.items():
+            sheet.auto_filter.ref = f"A1:{get_column_letter(max(columns, 1))}{max(rows, 1)}"
         self.workbook.save(fileobj)
 
 

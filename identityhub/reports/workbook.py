@@ -86,7 +86,7 @@ def build_workbook(
     for row in (
         ["Findings workbook", tenant.name],
         ["Generated", timezone.now()],
-        ["Filter", filter_text or "(none: unresolved findings)"],
+        ["Filter", filter_text or "(none: open findings)"],
         ["Findings", total],
         ["Readiness score", score if score is not None else "n/a (rollout app not installed)"],
         ["Catalogue version (now)", rules.CATALOGUE_VERSION],

@@ -4,7 +4,8 @@ Each criterion has a stable code, its step, a title, how it is proved (read from
 lead's sign-off with a comment), whether it is required, and a plain function that turns the
 tenant's Evidence into a Result: met / not met / unknown, a one-line explanation and a link to
 the evidence. A step is done when all its required criteria are met. Sources: the Microsoft 365
-deployment guide's steps 7 and 8 and their exit criteria (shared/reference/sync-rules.md §7).
+deployment guide's steps 7 and 8 and their identity exit criteria (docs/architecture.md, Sources:
+https://learn.microsoft.com/en-us/microsoft-365/enterprise/identity-exit-criteria, 2018-2019).
 """
 
 from __future__ import annotations
@@ -112,9 +113,7 @@ class Evidence:
 
     @cached_property
     def open_blocking(self) -> int:
-        return Finding.objects.filter(
-            tenant=self.tenant, severity=Severity.BLOCKING, status=Finding.Status.OPEN
-        ).count()
+        return Finding.objects.filter(tenant=self.tenant, severity=Severity.BLOCKING).open().count()
 
     @cached_property
     def excepted_blocking(self) -> list:
@@ -148,7 +147,10 @@ class Evidence:
 
     @cached_property
     def snapshot(self):
-        return SyncSnapshot.objects.filter(tenant=self.tenant, is_demo=False).first()
+        """The latest pulled snapshot; without any, the latest demo one (the demo tenant's story),
+        which pages label as demo (snapshot.is_demo), as the health page does."""
+        snapshots = SyncSnapshot.objects.filter(tenant=self.tenant)
+        return snapshots.filter(is_demo=False).first() or snapshots.first()
 
     @cached_property
     def latest_pull(self):

@@ -19,7 +19,8 @@ class RoundTripForm(forms.Form):
 
     def __init__(self, *args, tenant, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["forest"].queryset = tenant.forests.all()
+        # The round trip creates a group over LDAP: only forests with a reachable DC.
+        self.fields["forest"].queryset = tenant.forests.filter(export_only=False)
 
 
 class CheckpointForm(forms.ModelForm):

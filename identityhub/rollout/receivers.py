@@ -14,7 +14,7 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from identityhub.health.signals import health_pull_failed, health_pulled
-from identityhub.remediation.models import Change
+from identityhub.remediation.models import Change, Waiver
 from identityhub.scans.models import Finding, ScanRun, Severity
 from identityhub.scans.signals import scan_completed
 
@@ -42,9 +42,7 @@ def _guarded(handler):
 def on_scan_completed(sender, scan: ScanRun, **kwargs):
     tenant = scan.tenant
     counts = scan.severity_counts or {}
-    new_blocking = Finding.objects.filter(
-        first_scan=scan, severity=Severity.BLOCKING, status=Finding.Status.OPEN
-    ).count()
+    new_blocking = Finding.objects.filter(first_scan=scan, severity=Severity.BLOCKING).open().count()
     summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("blocking", "degrading", "hygiene"))
     text = f"Scan #{scan.pk} of {scan.forest.name}: {scan.objects_in_scope} objects in scope; open {summary}."
     if new_blocking:
@@ -92,20 +90,36 @@ def on_health_pulled(sender, tenant, snapshot, **kwargs):
     progress.recompute(tenant)
 
 
+def _recompute_soon(tenant_id: int, countdown: int = 0) -> None:
+    from .tasks import recompute_tenant
+
+    transaction.on_commit(lambda: recompute_tenant.apply_async((tenant_id,), countdown=countdown))
+
+
+@receiver(post_save, sender=Waiver, dispatch_uid="rollout-waiver-saved")
+@_guarded
+def on_waiver_saved(sender, instance: Waiver, **kwargs):
+    # An exception takes its finding out of the open ones (and a revoked one puts it back).
+    _recompute_soon(instance.tenant_id)
+
+
 @receiver(post_save, sender=Change, dispatch_uid="rollout-change-applied")
 @_guarded
 def on_change_saved(sender, instance: Change, created, update_fields=None, **kwargs):
-    if instance.result != Change.Result.APPLIED or instance.action not in FIX_ACTIONS:
+    if instance.result != Change.Result.APPLIED:
         return
     if not created and update_fields is not None and "result" not in update_fields:
         return
     tenant_id = instance.tenant_id
+    if instance.action == Change.Action.ACCEPT:
+        _recompute_soon(tenant_id)  # no longer open: the criteria count it no more
+        return
+    if instance.action not in FIX_ACTIONS:
+        return
     progress.event(
         instance.tenant, RolloutEvent.Kind.FIX,
         f"{instance.get_action_display()} of {instance.attribute} on {instance.dn} applied.",
         instance.finding.get_absolute_url() if instance.finding_id else "", user=instance.requested_by,
     )  # fmt: skip
-    from .tasks import recompute_tenant
-
     # The object is re-checked right after its change is recorded: recompute once that is done.
-    transaction.on_commit(lambda: recompute_tenant.apply_async((tenant_id,), countdown=10))
+    _recompute_soon(tenant_id, countdown=10)

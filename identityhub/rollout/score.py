@@ -33,7 +33,11 @@ def readiness(objects: int, by_severity: dict[str, int]) -> int | None:
 
 
 def _open(tenant):
-    return Finding.objects.filter(tenant=tenant, status=Finding.Status.OPEN).order_by()
+    return Finding.objects.filter(tenant=tenant).open().order_by()
+
+
+def open_blocking(tenant) -> int:
+    return _open(tenant).filter(severity="blocking").count()
 
 
 def _current_scans(tenant) -> list[ScanRun]:
@@ -95,8 +99,9 @@ def _row(name, objects, counts, **extra) -> dict:
 
 
 def burn_down(tenant, points: int = 200) -> dict:
-    """Unresolved findings by severity after each completed scan (every forest at its latest scan then),
-    oldest first, from ScanRun.severity_counts: the chart's data (json_script)."""
+    """Findings by severity after each completed scan (every forest at its latest scan then), oldest
+    first, from ScanRun.severity_counts, ending with the open findings now (after accepts, exceptions
+    and fixes since the last scan): the chart's data (json_script)."""
     scans = (
         ScanRun.objects.filter(tenant=tenant, status=ScanRun.Status.COMPLETED, finished__isnull=False)
         .order_by("finished")
@@ -109,4 +114,9 @@ def burn_down(tenant, points: int = 200) -> dict:
         labels.append(f"{timezone.localtime(finished):%d %b %H:%M}")
         for severity in SEVERITIES:
             series[severity].append(sum(c.get(severity, 0) for c in latest.values()))
+    if labels:
+        now = dict(_open(tenant).values_list("severity").annotate(n=Count("id")).values_list("severity", "n"))
+        labels.append("now")
+        for severity in SEVERITIES:
+            series[severity].append(now.get(severity, 0))
     return {"labels": labels[-points:], **{s: v[-points:] for s, v in series.items()}}

@@ -21,7 +21,16 @@ def _checkpoint(tenant) -> Checkpoint:
     if checkpoint.computed_at is None:
         progress.recompute(tenant)
         checkpoint.refresh_from_db()
+    # The figures shown are the findings as they are now (an Accept a second ago counts), the same
+    # Finding.objects.open() every other page counts, not the stored ones of the last recompute.
+    checkpoint.open_blocking = score.open_blocking(tenant)
+    checkpoint.score = score.tenant_score(tenant)
     return checkpoint
+
+
+def _health_is_demo(tenant) -> bool:
+    snapshot = criteria.Evidence(tenant, None).snapshot
+    return snapshot is not None and snapshot.is_demo
 
 
 def row_colour(checkpoint: Checkpoint) -> str:
@@ -49,6 +58,7 @@ def portfolio(request):
                 "checkpoint": checkpoint,
                 "colour": row_colour(checkpoint),
                 "sync_age": criteria.age_text(age) if age is not None else None,
+                "health_is_demo": _health_is_demo(tenant),
             }
         )
     return render(request, "rollout/portfolio.html", {"rows": rows})
@@ -100,6 +110,7 @@ def rollout(request, tenant):
         "trade_offs": criteria.AUTH_TRADE_OFFS,
         "excepted": ev.excepted_blocking,
         "excepted_usage_location": ev.excepted_usage_location if checkpoint.ready_to_license else [],
+        "health_is_demo": ev.snapshot is not None and ev.snapshot.is_demo,
         "trips": TestGroupRoundTrip.objects.filter(tenant=tenant).select_related("forest", "requested_by")[:5],
         "trip_form": RoundTripForm(tenant=tenant) if "edit" in perms else None,
         "sign_off_form": SignOffForm() if "progress" in perms else None,

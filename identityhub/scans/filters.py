@@ -15,10 +15,15 @@ class FindingFilter(django_filters.FilterSet):
 
     q = django_filters.CharFilter(method="search", label="Search")
     status = django_filters.ChoiceFilter(
-        choices=[(UNRESOLVED, "Not resolved"), *Finding.Status.choices], method="by_status", empty_label="Any status"
+        choices=[*Finding.Status.choices, (UNRESOLVED, "Not resolved (open, accepted, excepted)")],
+        method="by_status",
+        empty_label="Any status",
     )
     severity = django_filters.ChoiceFilter(choices=Severity.choices)
-    rule = django_filters.ChoiceFilter(choices=[(code, code) for code in sorted(rules.RULES)])
+    rule = django_filters.ChoiceFilter(
+        label="Problem",
+        choices=sorted(((code, f"{rule.title} ({code})") for code, rule in rules.RULES.items()), key=lambda c: c[1]),
+    )
     error = django_filters.ChoiceFilter(choices=[(e, e) for e in ERROR_TYPES], label="Error type")
     attribute = django_filters.CharFilter(lookup_expr="iexact")
     forest = django_filters.ModelChoiceFilter(queryset=None)
@@ -36,10 +41,10 @@ class FindingFilter(django_filters.FilterSet):
         fields = ["q", "status", "severity", "rule", "error", "attribute", "forest", "ou", "object_class", "reverted"]
 
     def __init__(self, data=None, *args, tenant, **kwargs):
-        # Unresolved findings unless the user asks otherwise.
+        # Open findings unless the user asks otherwise (Finding.objects.open(): what every count counts).
         if data is not None and "status" not in data:
             data = data.copy()
-            data["status"] = UNRESOLVED
+            data["status"] = Finding.Status.OPEN
         super().__init__(data, *args, **kwargs)
         self.filters["forest"].queryset = tenant.forests.all()
 
@@ -47,7 +52,9 @@ class FindingFilter(django_filters.FilterSet):
         return queryset.filter(Q(dn__icontains=value) | Q(value__icontains=value) | Q(suggestion__icontains=value))
 
     def by_status(self, queryset, name, value):
-        return queryset.unresolved() if value == UNRESOLVED else queryset.filter(status=value)
+        if value == UNRESOLVED:
+            return queryset.unresolved()
+        return queryset.open() if value == Finding.Status.OPEN else queryset.filter(status=value)
 
     def in_ou(self, queryset, name, value):
         # An OU matches itself and everything below it.

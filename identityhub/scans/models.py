@@ -206,7 +206,14 @@ class FindingQuerySet(models.QuerySet):
     def for_user(self, user):
         return self.filter(tenant__in=Tenant.objects.for_user(user))
 
+    def open(self):
+        """The one definition of an open finding, for every count, list default, criterion, score,
+        export and API answer: still present in AD and neither accepted nor excepted."""
+        return self.filter(status=Finding.Status.OPEN)
+
     def unresolved(self):
+        """Still present in AD, whatever the admins decided (open, accepted or excepted): what a scan
+        compares with, not what anyone counts as open."""
         return self.exclude(status=Finding.Status.RESOLVED)
 
 

@@ -14,7 +14,7 @@ def tenant_summary(tenant) -> dict:
     rows = [(forest, current.get(forest.pk), latest.get(forest.pk)) for forest in forests]
     by_severity = dict(
         Finding.objects.filter(tenant=tenant)
-        .unresolved()
+        .open()
         .order_by()
         .values_list("severity")
         .annotate(n=Count("id"))

@@ -1,25 +1,52 @@
 import django_tables2 as tables
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+
+from identityhub.lib import rules
+from identityhub.tenants.templatetags.ui import soft_breaks, when_short
 
 from .models import Finding
+from .names import object_name, parent_path
+
+# The sizes the pager offers (the server caps what it accepts; see the pagination helper).
+PAGE_SIZES = (25, 50, 100, 200)
+
+
+def _col(name: str, **td) -> dict:
+    """th and td share a class, so the stylesheet gives the column its fixed width."""
+    return {"th": {"class": f"col-{name}"}, "td": {"class": f"col-{name}", **td}}
 
 
 class FindingTable(tables.Table):
-    select = tables.CheckBoxColumn(accessor="pk", attrs={"th__input": {"aria-label": "select all"}})
-    severity = tables.Column(attrs={"td": {"class": "nowrap"}})
-    rule = tables.Column(attrs={"td": {"class": "nowrap"}})
-    value = tables.Column(attrs={"td": {"class": "wide"}})
-    suggestion = tables.Column(attrs={"td": {"class": "wide"}})
-    dn = tables.Column(
-        verbose_name="Object", linkify=lambda record: record.get_absolute_url(), attrs={"td": {"class": "dn"}}
+    """The findings grid: readable rule titles (code on hover), objects by name with their OU below,
+    fixed column widths (style: table.findings .col-*), compact dates."""
+
+    page_sizes = PAGE_SIZES
+
+    select = tables.CheckBoxColumn(
+        accessor="pk",
+        attrs={
+            "th": {"class": "col-select"},
+            "td": {"class": "col-select"},
+            "th__input": {"aria-label": "Select all rows on this page", "data-select-all": "select"},
+            "td__input": {"aria-label": "Select this row"},
+        },
     )
-    forest = tables.Column(accessor="forest__name", verbose_name="Forest")
+    severity = tables.Column(attrs=_col("severity"))
+    rule = tables.Column(attrs=_col("rule"), verbose_name="Problem")
+    attribute = tables.Column(attrs=_col("attribute"))
+    value = tables.Column(attrs=_col("value"))
+    suggestion = tables.Column(attrs=_col("suggestion"))
+    dn = tables.Column(verbose_name="Object", attrs=_col("object"))
+    forest = tables.Column(accessor="forest__name", verbose_name="Forest", attrs=_col("forest"))
+    status = tables.Column(attrs=_col("status"))
+    last_seen = tables.Column(verbose_name="Last seen", attrs=_col("seen"))
     actions = tables.TemplateColumn(
         template_code=(
             '{% include "remediation/finding_actions.html#buttons" with tenant=record.tenant finding=record %}'
         ),
         orderable=False,
         verbose_name="",
+        attrs=_col("actions"),
     )
 
     class Meta:
@@ -47,16 +74,43 @@ class FindingTable(tables.Table):
             "dn",
             "forest",
             "status",
+            "last_seen",
         ]
-        attrs = {"class": "table findings"}
+        # Links in the rows lead to other pages: only the sort headers and the pager stay in the list's
+        # htmx target (the section around the table boosts its links into #findings).
+        attrs = {"class": "table findings", "tbody": {"hx-boost": "false"}}
+        row_attrs = {"data-rule": lambda record: record.rule, "id": lambda record: f"finding-{record.pk}"}
         order_by = ("severity", "rule")  # blocking, degrading, hygiene
         empty_text = "No findings match."
+
+    def __init__(self, *args, holders=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.holders = holders or {}  # finding pk -> other holders of a duplicate value (holders.py)
 
     def render_severity(self, record):
         return format_html('<span class="badge {}">{}</span>', record.severity, record.get_severity_display())
 
+    def render_rule(self, value):
+        rule = rules.RULES.get(value)
+        if rule is None:
+            return value
+        return format_html('<span title="{} — {} Fix: {}">{}</span>', value, rule.why, rule.fix, rule.title)
+
     def render_suggestion(self, value):
-        return format_html('<span class="mono">{}</span>', value) if value is not None else "—"
+        if value is None:
+            return "—"
+        if value == "":
+            return format_html('<span class="muted">remove the value</span>')
+        return format_html('<span class="mono clamp" title="{}">{}</span>', value, soft_breaks(value))
+
+    def render_dn(self, value, record):
+        return format_html(
+            '<a href="{}" title="{}">{}</a><small class="muted path">{}</small>',
+            record.get_absolute_url(),
+            value,
+            object_name(value),
+            soft_breaks(parent_path(value)),
+        )
 
     def render_status(self, record):
         # The id lets an inline action update this cell out of band.
@@ -66,8 +120,20 @@ class FindingTable(tables.Table):
             status += format_html(' <span class="badge red" title="{}">reverted</span>', "A fix was undone in AD")
         return status
 
+    def render_attribute(self, value):
+        return format_html('<span title="{}">{}</span>', value, value)
+
+    def render_last_seen(self, value):
+        return when_short(value)
+
     def render_value(self, value, record):
-        shown = format_html('<span class="mono">{}</span>', value)
+        # A very long value (a 300-character displayName) shows its first lines; all of it on hover
+        # and on the object page.
+        shown = format_html('<span class="mono clamp" title="{}">{}</span>', value, soft_breaks(value))
         if record.detail:  # e.g. which cloud-only object already holds the value
-            shown += format_html('<br><small class="muted">{}</small>', record.detail)
+            shown += format_html('<small class="muted detail" title="{}">{}</small>', record.detail, record.detail)
+        holders = self.holders.get(record.pk)
+        if holders:
+            links = format_html_join(", ", '<a href="{}" title="{}">{}</a>', ((h.url, h.dn, h.name) for h in holders))
+            shown += format_html('<small class="holders">Also held by {}</small>', links)
         return shown

@@ -9,6 +9,7 @@ from django_tables2 import RequestConfig
 from identityhub.lib import rules
 from identityhub.tenants.access import get_forest_for_user, tenant_view
 
+from . import holders, object_page
 from .filters import FindingFilter
 from .forms import UploadForm
 from .models import DirectoryObject, Finding, ScanRun
@@ -36,7 +37,8 @@ def finding_list(request, tenant):
         hidden += ("forest",)  # one forest: the column would repeat its name on every row
     table = FindingTable(findings, exclude=hidden)
     RequestConfig(request, paginate={"per_page": 50}).configure(table)
-    rule_counts = findings.order_by().values("rule", "severity").annotate(n=Count("id")).order_by("-n")
+    table.holders = holders.other_holders([row.record for row in table.paginated_rows], tenant)
+    rule_counts = list(findings.order_by().values("rule", "severity").annotate(n=Count("id")).order_by("-n", "rule"))
     context = {
         "tenant": tenant,
         "filter": filterset,
@@ -44,6 +46,7 @@ def finding_list(request, tenant):
         "rule_counts": rule_counts,
         "can_edit": can_edit,
         "querystring": request.GET.urlencode(),
+        "current_rule": request.GET.get("rule", ""),
     }
     template = "scans/finding_list.html"
     if request.htmx and request.htmx.target == "findings":
@@ -54,26 +57,32 @@ def finding_list(request, tenant):
 @require_GET
 @tenant_view("view")
 def object_detail(request, tenant, pk, guid):
+    """The place to work on one object: its findings with actions, its values, who else holds a
+    duplicate value, its history across scans and the changes made to it."""
     forest = get_forest_for_user(request, tenant, pk)
-    snapshots = (
+    snapshots = list(
         DirectoryObject.objects.filter(scan__forest=forest, guid=guid).select_related("scan").order_by("-scan__created")
     )
-    latest = snapshots.first()
-    findings = (
+    latest = snapshots[0] if snapshots else None
+    findings = list(
         Finding.objects.filter(forest=forest, guid=guid)
+        .select_related("tenant", "forest")
         .prefetch_related("reverted_fixes__change")
         .order_by("status", "-severity", "rule")
     )
-    if latest is None and not findings.exists():
+    if latest is None and not findings:
         raise Http404("No such object in this forest.")
     context = {
         "tenant": tenant,
         "forest": forest,
         "object": latest,
-        "snapshots": snapshots,
+        "history": object_page.history(snapshots),
         "findings": findings,
-        "about": latest or findings.first(),
-        "attributes": sorted((latest.attributes if latest else {}).items()),
+        "holders": holders.other_holders(findings, tenant),
+        "changes": object_page.changes_of(forest, guid),
+        "about": latest or findings[0],
+        "attributes": object_page.attribute_rows(latest.attributes if latest else {}),
+        "can_edit": "edit" in request.tenant_permissions,
     }
     return render(request, "scans/object_detail.html", context)
 
@@ -91,13 +100,18 @@ def scan_detail(request, tenant, scan_id):
     scan = get_object_or_404(ScanRun.objects.select_related("forest"), tenant=tenant, pk=scan_id)
     template = "scans/scan_detail.html#progress" if request.htmx else "scans/scan_detail.html"
     rule_counts = sorted(scan.rule_counts.items(), key=lambda kv: -kv[1])
-    return render(request, template, {"tenant": tenant, "scan": scan, "rule_counts": rule_counts, "rules": rules.RULES})
+    open_now = Finding.objects.filter(forest=scan.forest).open().count() if scan.is_current else None
+    context = {"tenant": tenant, "scan": scan, "rule_counts": rule_counts, "rules": rules.RULES, "open_now": open_now}
+    return render(request, template, context)
 
 
 @require_POST
 @tenant_view("edit")
 def scan_now(request, tenant, pk):
     forest = get_forest_for_user(request, tenant, pk)
+    if forest.export_only:
+        messages.error(request, f"{forest} has no DC IdentityHub can reach: upload a fresh export to check it.")
+        return redirect(tenant)
     try:
         scan = queue_scan(forest, request.user)
     except ScanBusy as exc:

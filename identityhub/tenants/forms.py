@@ -42,6 +42,7 @@ class ForestForm(forms.ModelForm):
             "exclude_ous",
             "extra_filter",
             "scan_schedule",
+            "export_only",
         ]
         widgets = {
             "servers": forms.Textarea(attrs={"rows": 2}),
@@ -103,13 +104,23 @@ class ForestForm(forms.ModelForm):
                 raise forms.ValidationError("Not a PEM certificate (-----BEGIN CERTIFICATE-----).") from exc
         return pem
 
+    # Where the stored password would be sent: it is asked for again only when one of these changes.
+    CONNECTION_FIELDS = ("servers", "port", "use_starttls")
+
     def clean_bind_password(self):
         password = self.cleaned_data["bind_password"]
-        if not password:
-            if self.instance.pk and self.instance.bind_password:
-                return self.instance.bind_password  # keep the stored one
+        if password:
+            return password
+        if not self.instance.pk:
             raise forms.ValidationError("The bind password is required.")
-        return password
+        if self.instance.bind_password and set(self.changed_data) & set(self.CONNECTION_FIELDS):
+            raise forms.ValidationError(
+                "Type the bind password again: the server, port or TLS changed, and the stored password "
+                "is only ever sent to the server it was given for."
+            )
+        # The stored one (none for a forest known only from exports): a schedule or scope change
+        # never needs the password retyped.
+        return self.instance.bind_password
 
     def directory_settings(self) -> DirectorySettings:
         """Connection settings from the cleaned form, for "Test connection" before saving."""

@@ -199,6 +199,12 @@ class Forest(models.Model):
         "extra LDAP filter", max_length=500, blank=True, help_text="ANDed with the object filter."
     )
     scan_schedule = models.CharField(max_length=10, choices=Schedule.choices, default=Schedule.DAILY)
+    export_only = models.BooleanField(
+        "no DC reachable (exports only)",
+        default=False,
+        help_text="IdentityHub cannot reach a DC of this forest: it is checked from ldifde/csvde exports, "
+        "and fixes become planned changes, exported as LDIF for an admin to import.",
+    )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 

@@ -10,4 +10,5 @@ urlpatterns = [
     path("t/<slug:slug>/forests/new/test/", views.forest_test_connection, name="forest-test-new"),
     path("t/<slug:slug>/forests/<int:pk>/", views.forest_edit, name="forest-edit"),
     path("t/<slug:slug>/forests/<int:pk>/test/", views.forest_test_connection, name="forest-test"),
+    path("t/<slug:slug>/forests/<int:pk>/delete/", views.forest_delete, name="forest-delete"),
 ]

@@ -1,7 +1,10 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import ProtectedError
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from identityhub.lib.directory import DirectoryError, test_connection
 
@@ -55,6 +58,29 @@ def forest_edit(request, tenant, pk):
 
 @require_POST
 @tenant_view("edit")
+def forest_delete(request, tenant, pk):
+    """Remove a forest with its scans and findings; one with changes in the audit trail stays."""
+    forest = get_forest_for_user(request, tenant, pk)
+    try:
+        forest.delete()
+    except ProtectedError:
+        messages.error(
+            request,
+            f"Forest {forest} has changes in the change log, which is never deleted: it stays. "
+            "Set its schedule to manual to stop scanning it.",
+        )
+        return _go(request, reverse("forest-edit", args=[tenant.slug, forest.pk]))
+    messages.success(request, f"Forest {forest} removed, with its scans and findings.")
+    return _go(request, tenant.get_absolute_url())
+
+
+def _go(request, url):
+    # The Delete button asks through htmx (hx-confirm): tell htmx to navigate.
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+@require_POST
+@tenant_view("edit")
 def forest_test_connection(request, tenant, pk=None):
     """Bind with the settings as typed in the form (the stored password if none is typed)."""
     forest = get_forest_for_user(request, tenant, pk) if pk else None
@@ -66,8 +92,9 @@ def forest_test_connection(request, tenant, pk=None):
         except DirectoryError as exc:
             error = str(exc)
     else:
+        # The bound field's label ("Bind password"), never the field's unset one (None).
         error = "Fix the form first: " + "; ".join(
-            f"{form.fields[name].label if name in form.fields else name}: {' '.join(errs)}"
+            f"{form[name].label if name in form.fields else 'Form'}: {' '.join(errs)}"
             for name, errs in form.errors.items()
         )
     context = {"report": report, "error": error}

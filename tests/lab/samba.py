@@ -1,8 +1,8 @@
 """Samba 4 AD domain controllers on loopback, one per test forest.
 
 Every path a DC writes (database, pid files, sockets, logs, TLS key) lives under its own work dir, so
-several DCs run side by side and nothing outside the temp dir is touched. See
-/work/shared/reference/directory-lab.md for why each setting is here.
+several DCs run side by side and nothing outside the temp dir is touched. Each setting's reason is
+commented beside it; Samba's own guide: https://wiki.samba.org/index.php/Setting_up_Samba_as_an_Active_Directory_Domain_Controller
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ build_seed(forest, base_dn) is pure: the same arguments always give the same ent
 exclusions and valid-but-tricky values, so a scan test can assert "every planted defect found, nothing
 else" against `seed.defects`. seed_directory() writes a Seed through ldap3.
 
-Rules followed (reference/sync-rules.md, DESIGN.md "We follow Microsoft's documented behaviour"):
+Rules followed (Microsoft's documented behaviour, docs/architecture.md "The rule catalogue" and Sources):
 * Every clean object is clean under Microsoft's rules: displayName present, routable UPN suffix,
   unique mail/proxyAddresses/mailNickname/UPN/sAMAccountName across BOTH forests.
 * Each defect object carries one defect (only "Jane Cross" has two: mail and UPN, both cross-forest);
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import ldap3
 from ldap3.utils.dn import escape_rdn
 
-# IdFix error types (DESIGN.md: the catalogue maps each rule to one of these).
+# IdFix error types (docs/architecture.md: the catalogue maps each rule to one of these).
 CHARACTER = "character"
 FORMAT = "format"
 LENGTH = "length"

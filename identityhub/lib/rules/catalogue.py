@@ -24,7 +24,8 @@ SAM_USER_MAX = 20
 PROXY_COUNT_MAX = 300  # Microsoft's rule of thumb; ~332 fit a bare user, fewer with certificates
 CERTIFICATE_COUNT_MAX = 15
 GROUP_MEMBERS_MAX = 250_000  # a group must have fewer than this
-# Graph user property limits (§6.6); displayName and mailNickname have their own rules.
+# Graph user property limits (https://learn.microsoft.com/en-us/graph/api/resources/user);
+# displayName and mailNickname have their own rules.
 GRAPH_LENGTHS = {
     "givenName": 64, "sn": 64, "title": 128, "department": 64, "company": 64, "l": 128,
     "st": 128, "co": 128, "postalCode": 40, "streetAddress": 1024, "mobile": 64,

@@ -1,6 +1,7 @@
 from django import template
 
 from identityhub.lib import rules
+from identityhub.scans.names import object_name
 
 register = template.Library()
 
@@ -15,3 +16,11 @@ def rule_title(code: str) -> str:
 def rule_why(code: str) -> str:
     rule = rules.RULES.get(code)
     return f"{rule.why} Fix: {rule.fix} Source: {rule.source}" if rule else ""
+
+
+@register.filter
+def get_item(mapping, key):
+    return mapping.get(key) if mapping else None
+
+
+register.filter("object_name", object_name)
