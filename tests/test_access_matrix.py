@@ -136,6 +136,7 @@ def url_objects(forest, settings, tmp_path):
         "error_id": error.pk,
         "job_id": job.pk,
         "code": "monitoring",
+        "kind": "ldf",
         "webhook_id": webhook.pk,
     }
 

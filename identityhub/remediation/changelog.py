@@ -9,7 +9,7 @@ import csv
 
 from django.contrib import messages
 from django.db.models import F
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -163,6 +163,8 @@ def change_reject(request, tenant, change_id):
 @tenant_view("export")
 def planned_export(request, tenant, kind):
     """The tenant's planned changes (forests without a reachable DC): LDIF for ldifde -i, or CSV."""
+    if kind not in ("ldf", "csv"):
+        raise Http404("Planned changes export as .ldf or .csv.")
     if kind == "ldf":
         body, content_type = planned.ldif_text(tenant, request.user), "text/plain; charset=us-ascii"
     else:
