@@ -560,9 +560,15 @@ def _current_scan_ids(tenant_id: int, exclude_forest: int | None = None):
 
 
 def merge_findings(scan: ScanRun, scope, staged, now) -> None:
-    """Findings in `scope` take what `staged` saw: seen ones move on, new ones open, the rest resolve."""
+    """Findings in `scope` take what `staged` saw: seen ones move on, new ones open, the rest resolve.
+
+    A finding is the same as a staged one when forest AND key match: the key hashes the object's
+    GUID, and one GUID can be in two forests (a migrated object seen in both, see
+    recompute_duplicates). Matched by key alone, a finding of the other forest took its values
+    from a staged row that is not there (NULL dn: the forest could never be scanned again).
+    """
     same = staged.filter(forest=OuterRef("forest"), key=OuterRef("key"))
-    scope.filter(key__in=staged.values("key")).update(
+    scope.filter(Exists(same)).update(
         last_seen=now,
         last_scan=scan,
         dn=Subquery(same.values("dn")[:1]),
@@ -626,6 +632,7 @@ def recompute_duplicates(scan: ScanRun, now) -> None:
     for start in range(0, len(values), 500):
         keys = IdentityKey.objects.filter(scan__in=current, value__in=values[start : start + 500])
         _stage_duplicates(scan, [k for k in keys if (k.kind, k.value) in clashing])
+    _stage_objects_in_two_forests(scan, current)
     scope = Finding.objects.filter(tenant=scan.tenant_id, rule__in=DUPLICATE_RULES)
     merge_findings(scan, scope, StagedFinding.objects.filter(scan=scan, rule__in=DUPLICATE_RULES), now)
 
@@ -641,6 +648,59 @@ def _stage_duplicates(scan: ScanRun, keys: list[IdentityKey]) -> None:
         finding_on_key(scan.pk, k, objects[(k.scan_id, k.guid)], duplicate_rule(k.attribute, k.kind)) for k in keys
     ]
     StagedFinding.objects.bulk_create(staged, batch_size=BATCH)
+
+
+def _stage_objects_in_two_forests(scan: ScanRun, current: list[int]) -> None:
+    """A finding on every copy of an object whose GUID more than one forest's picture holds.
+
+    One object in two forests is real life during a consolidation (or one export uploaded to two
+    forests). It is not a duplicate of its own values: the keys above count holders by GUID.
+    """
+    if len(current) < 2:  # one forest: (scan, guid) is unique, nothing can be seen twice
+        return
+    twice = (
+        DirectoryObject.objects.filter(scan__in=current)
+        .values("guid")
+        .annotate(copies=Count("scan"))
+        .filter(copies__gt=1)
+        .values_list("guid", flat=True)
+    )
+    guids = list(twice)
+    code = "duplicate.objectguid"
+    rule = rules.RULES[code]
+    names = dict(ScanRun.objects.filter(pk__in=current).values_list("pk", "forest__name"))
+    for start in range(0, len(guids), 500):
+        copies: dict[uuid.UUID, list[DirectoryObject]] = {}
+        held = DirectoryObject.objects.filter(scan__in=current, guid__in=guids[start : start + 500])
+        for obj in held.only("scan_id", "forest_id", "guid", "dn", "object_class", "ou").order_by("scan_id"):
+            copies.setdefault(obj.guid, []).append(obj)
+        staged = [
+            StagedFinding(
+                scan_id=scan.pk,
+                forest_id=obj.forest_id,
+                key=finding_key(obj.guid, code, "objectGUID", str(obj.guid)),
+                guid=obj.guid,
+                dn=obj.dn,
+                object_class=obj.object_class,
+                ou=obj.ou,
+                rule=code,
+                severity=rule.severity,
+                error=rule.error,
+                attribute="objectGUID",
+                value=str(obj.guid),
+                detail=_also_in(obj, objs, names),
+            )
+            for objs in copies.values()
+            for obj in objs
+        ]
+        StagedFinding.objects.bulk_create(staged, batch_size=BATCH)
+
+
+def _also_in(obj: DirectoryObject, copies: list[DirectoryObject], names: dict[int, str]) -> str:
+    others = "; ".join(f"{names[o.scan_id]}: {o.dn}" for o in copies if o is not obj)
+    detail = f"Also in {others}"
+    limit = StagedFinding._meta.get_field("detail").max_length
+    return detail if len(detail) <= limit else detail[: limit - 1] + "…"
 
 
 def finding_on_key(scan_id: int, key: IdentityKey, obj: DirectoryObject, code: str) -> StagedFinding:

@@ -276,6 +276,14 @@ _OTHER_RULES = [
           "Another object uses this targetAddress",
           "Microsoft requires targetAddress to be unique; mail would be routed to one address twice.",
           "Give each object its own targetAddress."),
+    # One object read in two forests (a migration in progress: ADMT copies, or the same export
+    # uploaded twice). Entra Connect's sourceAnchor comes from the objectGUID and must be unique
+    # across forests (learn.microsoft.com/entra/identity/hybrid/connect/plan-connect-design-concepts).
+    _rule("duplicate.objectguid", "blocking", "duplicate", "objectGUID", BOTH,
+          "The same object (objectGUID) is in another forest of this tenant",
+          "Both copies carry one source anchor: Entra Connect cannot sync two objects with it, so one copy "
+          "fails or takes over the other's cloud identity.",
+          "Finish the migration, or keep one copy out of sync scope (exclude its OU in that forest)."),
     # Cloud side (health app, from Microsoft Graph): never judged by a forest scan.
     _rule("cloud.collision", "blocking", "cloudcollision", (_UPN, "mail", _PROXY), BOTH,
           "A cloud-only object in the tenant already uses this address",
