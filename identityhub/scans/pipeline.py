@@ -17,6 +17,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 
+from django.conf import settings
 from django.db import IntegrityError, connection, connections, transaction
 from django.db.models import Case, Count, Exists, F, OuterRef, Subquery, Value, When
 from django.utils import timezone
@@ -27,7 +28,7 @@ from identityhub.lib.rules.checks import check_in_scope
 from identityhub.lib.rules.duplicates import duplicate_rule, identity_keys_in_scope, value_keys
 
 from .models import DirectoryObject, Finding, IdentityKey, ScanRun, StagedFinding, StagedKey
-from .signals import scan_completed
+from .signals import scan_completed, scan_held, scan_reviewed
 
 log = logging.getLogger(__name__)
 
@@ -362,6 +363,7 @@ def execute(scan_id: int, open_entries: Callable[[ScanRun, Callable], Iterable])
     scan = claim(scan_id)
     if scan is None:
         return None
+    _supersede_held(scan)
     try:
         run_scan(scan, open_entries)
     except ScanCancelled:
@@ -369,10 +371,16 @@ def execute(scan_id: int, open_entries: Callable[[ScanRun, Callable], Iterable])
     except Exception as exc:  # noqa: BLE001 - every failure must end the job row, whatever it was
         log.exception("scan %s failed", scan.pk)
         _end_without_picture(scan, ScanRun.Status.FAILED, _reason(exc))
+    return _announce(scan)
+
+
+def _announce(scan: ScanRun) -> ScanRun:
     scan.refresh_from_db()
     if scan.status == ScanRun.Status.COMPLETED:
         # Listeners (reverted fixes, rollout criteria, webhooks) run after the picture is in place.
         scan_completed.send(sender=ScanRun, scan=scan)
+    elif scan.status == ScanRun.Status.HELD:
+        scan_held.send(sender=ScanRun, scan=scan)
     return scan
 
 
@@ -418,11 +426,119 @@ def run_scan(scan: ScanRun, open_entries: Callable[[ScanRun, Callable], Iterable
     finally:
         writer.abandon()  # after a failure: no batch is written once the caller discards the staging
     _progress(scan, read)
-    read_seconds = time.monotonic() - started
-    finalize(scan, read=read, in_scope=writer.in_scope, exclusions=exclusions)
-    timings = {"read_and_check": round(read_seconds, 3), "total": round(time.monotonic() - started, 3)}
-    ScanRun.objects.filter(pk=scan.pk).update(timings=timings)
+    counts = {"read": read, "in_scope": writer.in_scope, "exclusions": exclusions}
+    timings = {"read_and_check": round(time.monotonic() - started, 3)}
+    if not hold_if_dropping(scan, timings=timings, **counts):
+        complete(scan, timings=timings, **counts)
+
+
+def complete(scan: ScanRun, *, read: int, in_scope: int, exclusions: Counter, timings: dict) -> None:
+    """Make the scan's staging the forest's current picture (see finalize), then prune old snapshots."""
+    started = time.monotonic()
+    finalize(scan, read=read, in_scope=in_scope, exclusions=exclusions)
+    total = timings.get("read_and_check", 0) + time.monotonic() - started
+    ScanRun.objects.filter(pk=scan.pk).update(timings={**timings, "total": round(total, 3)})
     prune_snapshots(scan.forest)
+
+
+# ---------------------------------------------------------------------------
+# The accidental-deletion guard: a scan that would drop too much waits for an admin
+# ---------------------------------------------------------------------------
+
+
+def hold_if_dropping(scan: ScanRun, *, read: int, in_scope: int, exclusions: Counter, timings: dict) -> bool:
+    """Hold a fully read scan that would drop more than SCAN_CONFIRM_DROP_SHARE of the objects of
+    the forest's current picture, or every one of them (an empty file, a DC answering with nothing).
+
+    Like Entra Connect's export deletion threshold: a truncated export or a wrong base DN must not
+    resolve the forest's findings by itself. Dropped objects are counted by GUID, so objects
+    replaced by as many others count too. The staging stays until confirm_held() or reject_held().
+    """
+    current = ScanRun.objects.filter(forest=scan.forest_id, is_current=True).exclude(pk=scan.pk).first()
+    if current is None:
+        return False  # the forest's first picture replaces nothing
+    before_objects = DirectoryObject.objects.filter(scan=current)
+    seen = DirectoryObject.objects.filter(scan=scan, guid=OuterRef("guid"))
+    before, dropped = before_objects.count(), before_objects.exclude(Exists(seen)).count()
+    ScanRun.objects.filter(pk=scan.pk).update(objects_before=before, objects_dropped=dropped)
+    if before == 0 or (in_scope > 0 and dropped <= settings.SCAN_CONFIRM_DROP_SHARE * before):
+        return False
+    ScanRun.objects.filter(pk=scan.pk).update(
+        status=ScanRun.Status.HELD,
+        finished=timezone.now(),
+        objects_read=read,
+        objects_in_scope=in_scope,
+        objects_excluded=sum(exclusions.values()),
+        exclusion_counts=dict(exclusions),
+        timings=timings,
+    )
+    log.warning("scan %s held for confirmation: would drop %s of %s objects", scan.pk, dropped, before)
+    return True
+
+
+def confirm_held(scan: ScanRun, user) -> bool:
+    """An admin accepts a held scan: a worker completes it (finalize can take minutes). False if
+    the scan was not (or no longer) held."""
+    from .tasks import complete_confirmed_scan
+
+    now = timezone.now()
+    with transaction.atomic():
+        taken = ScanRun.objects.filter(pk=scan.pk, status=ScanRun.Status.HELD).update(
+            status=ScanRun.Status.RUNNING, heartbeat=now, reviewed_by=user, reviewed_at=now, finished=None
+        )
+        if taken:
+            transaction.on_commit(lambda: complete_confirmed_scan.delay(scan.pk))
+    if taken:
+        scan.refresh_from_db()
+        scan_reviewed.send(sender=ScanRun, scan=scan, confirmed=True)
+    return bool(taken)
+
+
+def reject_held(scan: ScanRun, user) -> bool:
+    """An admin discards a held scan; the forest keeps its picture. False if it was not held."""
+    from .tasks import discard_scan_staging
+
+    dropped = f"{scan.objects_dropped} of {scan.objects_before}"
+    error = f"Rejected by {getattr(user, 'username', '') or 'an admin'}: it would have dropped {dropped} objects."
+    with transaction.atomic():
+        taken = ScanRun.objects.filter(pk=scan.pk, status=ScanRun.Status.HELD).update(
+            status=ScanRun.Status.REJECTED, error=error, reviewed_by=user, reviewed_at=timezone.now()
+        )
+        if taken:
+            transaction.on_commit(lambda: discard_scan_staging.delay(scan.pk))
+    if taken:
+        scan.refresh_from_db()
+        scan_reviewed.send(sender=ScanRun, scan=scan, confirmed=False)
+    return bool(taken)
+
+
+def complete_confirmed(scan_id: int) -> ScanRun | None:
+    """The worker's half of confirm_held(): finalize the held scan's staging as any scan's."""
+    scan = ScanRun.objects.select_related("tenant", "forest").filter(pk=scan_id).first()
+    if scan is None or scan.status != ScanRun.Status.RUNNING or scan.reviewed_at is None:
+        return None
+    try:
+        complete(
+            scan,
+            read=scan.objects_read,
+            in_scope=scan.objects_in_scope,
+            exclusions=Counter(scan.exclusion_counts),
+            timings=scan.timings,
+        )
+    except Exception as exc:  # noqa: BLE001 - every failure must end the job row, whatever it was
+        log.exception("confirmed scan %s failed", scan.pk)
+        _end_without_picture(scan, ScanRun.Status.FAILED, _reason(exc))
+    return _announce(scan)
+
+
+def _supersede_held(scan: ScanRun) -> None:
+    """A newer scan of the forest replaces any held one: confirming an older read would be wrong."""
+    for held in ScanRun.objects.filter(forest=scan.forest_id, status=ScanRun.Status.HELD).exclude(pk=scan.pk):
+        superseded = ScanRun.objects.filter(pk=held.pk, status=ScanRun.Status.HELD).update(
+            status=ScanRun.Status.REJECTED, error=f"Superseded by scan #{scan.pk} before anyone confirmed it."
+        )
+        if superseded:
+            discard_staging(held)
 
 
 def _progress(scan: ScanRun, read: int) -> None:
@@ -729,7 +845,7 @@ def prune_snapshots(forest) -> None:
         .order_by("-finished")
         .values_list("pk", flat=True)[:KEEP_SNAPSHOTS]
     )
-    old = ScanRun.objects.filter(forest=forest).exclude(pk__in=keep).exclude(status__in=ScanRun.ACTIVE)
+    old = ScanRun.objects.filter(forest=forest).exclude(pk__in=keep).exclude(status__in=ScanRun.KEEPS_STAGING)
     DirectoryObject.objects.filter(scan__in=old).delete()
     IdentityKey.objects.filter(scan__in=old).delete()
 
