@@ -369,9 +369,25 @@ def execute(scan_id: int, open_entries: Callable[[ScanRun, Callable], Iterable])
     except ScanCancelled:
         _end_without_picture(scan, ScanRun.Status.CANCELLED, "Cancelled before it completed.")
     except Exception as exc:  # noqa: BLE001 - every failure must end the job row, whatever it was
-        log.exception("scan %s failed", scan.pk)
+        _log_failure(scan, exc)
         _end_without_picture(scan, ScanRun.Status.FAILED, _reason(exc))
     return _announce(scan)
+
+
+def _log_failure(scan: ScanRun, exc: Exception) -> None:
+    """A malformed export or an unreachable DC is expected: one line, no traceback. Anything else
+    is a bug, logged with its traceback."""
+    if _is_expected(exc):
+        log.warning("scan %s of %s failed: %s", scan.pk, scan.forest, _reason(exc))
+    else:
+        log.exception("scan %s failed", scan.pk)
+
+
+def _is_expected(exc: Exception) -> bool:
+    from identityhub.lib.directory import DirectoryError
+    from identityhub.lib.ldif import ExportFormatError
+
+    return isinstance(exc, DirectoryError | ExportFormatError)
 
 
 def _announce(scan: ScanRun) -> ScanRun:
@@ -385,11 +401,10 @@ def _announce(scan: ScanRun) -> ScanRun:
 
 
 def _reason(exc: Exception) -> str:
-    from identityhub.lib.directory import DirectoryError
-
-    if isinstance(exc, DirectoryError) or exc.__class__.__name__ == "ExportFormatError":
-        return str(exc)
-    return f"Internal error ({exc.__class__.__name__}): {exc}"
+    # Shown on the scan's page and logged: short, whatever the exception carries (a database error
+    # can quote a whole row).
+    reason = str(exc) if _is_expected(exc) else f"Internal error ({exc.__class__.__name__}): {exc}"
+    return reason if len(reason) <= 500 else reason[:499] + "…"
 
 
 def _end_without_picture(scan: ScanRun, status: str, error: str) -> None:
@@ -526,7 +541,7 @@ def complete_confirmed(scan_id: int) -> ScanRun | None:
             timings=scan.timings,
         )
     except Exception as exc:  # noqa: BLE001 - every failure must end the job row, whatever it was
-        log.exception("confirmed scan %s failed", scan.pk)
+        _log_failure(scan, exc)
         _end_without_picture(scan, ScanRun.Status.FAILED, _reason(exc))
     return _announce(scan)
 
