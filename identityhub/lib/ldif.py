@@ -265,7 +265,7 @@ def _excerpt(text: str, pos: int = 0, width: int = 40) -> str:
     return ("..." if start else "") + repr(piece) + ("..." if start + width < len(text) else "")
 
 
-def _checked_dn(dn: str, line: int, limits: Limits) -> str:
+def _checked_dn(dn: str, line: int, limits: Limits = DEFAULT_LIMITS) -> str:
     if len(dn) > limits.dn:
         raise ExportFormatError(f"DN is longer than {limits.dn} characters: {_excerpt(dn)}", line)
     try:
@@ -431,7 +431,7 @@ def _parse_ldif(lines: Iterator[tuple[int, str]], source: str, limits: Limits = 
             yield _ldif_entry(record, source, limits)
 
 
-def _ldif_records(lines: Iterator[tuple[int, str]], limits: Limits) -> Iterator[list[tuple[int, str]]]:
+def _ldif_records(lines: Iterator[tuple[int, str]], limits: Limits = DEFAULT_LIMITS) -> Iterator[list[tuple[int, str]]]:
     """Group lines into records of unfolded (line number, text), dropping comments.
 
     One function rather than a pipeline of generators: this loop runs once per physical line.
