@@ -199,12 +199,10 @@ def read_csv(
 # match fails after one pass over it. With backtracking, `CN=a<64,000 spaces>"x` re-scanned the
 # spaces once per space (quadratic: 43 s for 64 KB). A value's trailing spaces are dropped by
 # _unescape_value, so nothing the backtracking used to hand to the last \s* is lost.
-_AVA = re.compile(
-    r"""\s*+(?P<type>[A-Za-z][A-Za-z0-9-]*+|\d++(?:\.\d++)++)\s*+=\s*+
-    (?P<value>\#[0-9A-Fa-f]*+|"(?:[^"\\]|\\.)*+"|(?:[^,+;"\\]|\\.)*+)
-    \s*+(?P<sep>[,;+]|$)""",
-    re.VERBOSE | re.DOTALL,
-)
+_AVA_HEAD = r"""\s*+(?P<type>[A-Za-z][A-Za-z0-9-]*+|\d++(?:\.\d++)++)\s*+=\s*+
+    (?P<value>\#[0-9A-Fa-f]*+|"(?:[^"\\]|\\.)*+"|(?:[^,+;"\\]|\\.)*+)\s*+"""
+_AVA = re.compile(_AVA_HEAD + r"(?P<sep>[,;+]|$)", re.VERBOSE | re.DOTALL)
+_AVA_WITHOUT_SEP = re.compile(_AVA_HEAD, re.VERBOSE | re.DOTALL)  # where a bad pair goes wrong
 _ESCAPE = re.compile(r"((?:\\[0-9A-Fa-f]{2})+)|\\(.)", re.DOTALL)
 
 
@@ -221,7 +219,7 @@ def parse_dn(dn: str) -> list[list[tuple[str, str]]]:
     while pos < len(dn):
         match = _AVA.match(dn, pos)
         if match is None:
-            raise ValueError(f"cannot read an attribute=value pair at position {pos + 1} of {_excerpt(dn, pos)}")
+            raise ValueError(_why_not_a_pair(dn, pos))
         rdns[-1].append((match["type"], _unescape_value(match["value"])))
         pos = match.end()
         sep = match["sep"]
@@ -230,6 +228,14 @@ def parse_dn(dn: str) -> list[list[tuple[str, str]]]:
         if sep in (",", ";"):
             rdns.append([])
     return rdns
+
+
+def _why_not_a_pair(dn: str, pos: int) -> str:
+    head = _AVA_WITHOUT_SEP.match(dn, pos)
+    if head is None or head.end() >= len(dn):
+        return f"cannot read an attribute=value pair at position {pos + 1} of {_excerpt(dn, pos)}"
+    stop = head.end()  # the value ended, but not at a separator: this character must be escaped
+    return f"unexpected {dn[stop]!r} at position {stop + 1} (escape it with a backslash): {_excerpt(dn, stop)}"
 
 
 def rdn_value(dn: str) -> str:
