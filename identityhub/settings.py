@@ -147,6 +147,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=0, minute=20),
     },
 }
+# A scan that would drop more than this share of its forest's objects (0.1 = 10 %; an empty scan of
+# a forest that had objects, always) waits for an admin's confirmation before it becomes the
+# forest's picture, like Entra Connect's accidental-deletion threshold.
+SCAN_CONFIRM_DROP_SHARE = env.float("SCAN_CONFIRM_DROP_SHARE", default=0.10)
 # Days an export's files (evidence packs, workbooks) are kept; the job row stays as the record.
 EXPORT_RETENTION_DAYS = env.int("EXPORT_RETENTION_DAYS", default=30)
 

@@ -219,3 +219,21 @@ def test_outsider_sees_only_own_tenants(client, personas):
     client.force_login(personas["outsider"])
     body = client.get("/").content.decode()
     assert "Globex" in body and "Acme" not in body
+
+
+@pytest.mark.parametrize("who", ["anonymous", "outsider", "lead", "auditor", "admin", "superuser"])
+def test_only_editors_decide_on_a_held_scan(client, personas, forest, who):
+    # The matrix above asks these URLs of a completed scan; here of one that waits for a decision.
+    names = {"scan-confirm", "scan-reject"}
+    assert {p.callback.tenant_permission for _, p in project_urls() if p.name in names} == {"edit"}
+    if who != "anonymous":
+        client.force_login(personas[who])
+    for name in sorted(names):
+        held = ScanRun.objects.create(tenant=forest.tenant, forest=forest, status="held", objects_before=5)
+        response = client.post(f"/t/{forest.tenant.slug}/scans/{held.pk}/{name.removeprefix('scan-')}/")
+        held.refresh_from_db()
+        if who in ALLOWED["edit"]:
+            assert response.status_code == 302 and held.status != "held", (who, name)
+        else:
+            expected = {"anonymous": 302, "outsider": 404}.get(who, 403)
+            assert response.status_code == expected and held.status == "held", (who, name)

@@ -30,8 +30,15 @@ def snapshot(tenant, *, last_sync_minutes, errors=0, synced=(3, 1, 0)):
 
 def test_a_lead_reads_the_portfolio_and_signs_off_on_the_rollout_page(live_server, page, personas, tenant, forest):
     people = [ad_user("Ann", upn="ann smith@acme.com", mail="ann@acme.com"), ad_user("Bob", upn="bob@acme.com")]
-    scan(forest, [*people, ad_user("Cy", upn="cy@@acme.com"), ad_group("Sales", mail="sales@acme.com")])
-    scan(forest, [*people, ad_user("Cy", upn="cy@acme.com"), ad_group("Sales", mail="sales@acme.com")])  # Cy fixed
+    cy, sales = uuid.uuid4(), uuid.uuid4()  # the same objects in both scans (new GUIDs: a held scan)
+    scan(
+        forest,
+        [*people, ad_user("Cy", upn="cy@@acme.com", guid=cy), ad_group("Sales", mail="sales@acme.com", guid=sales)],
+    )
+    scan(
+        forest,
+        [*people, ad_user("Cy", upn="cy@acme.com", guid=cy), ad_group("Sales", mail="sales@acme.com", guid=sales)],
+    )  # Cy fixed
     snapshot(tenant, last_sync_minutes=12, errors=1)
     GraphConnection.objects.create(tenant=tenant, client_id=uuid.uuid4(), client_secret="x")
     SignOff.objects.create(tenant=tenant, code="auth-method", user=personas["lead"], comment="PHS: design review 3 Nov")

@@ -92,12 +92,13 @@ def scan_with_factory(forest, factory):
 
 def test_duplicates_across_forests_flag_every_holder(forest, second_forest):
     scan_with(forest, [user("Ann", mail="ann@acme.com", proxies=["SMTP:ann@acme.com"])])
-    scan_with(second_forest, [user("Ann2", upn="ann2@acme.com", mail="ANN@acme.com")])
+    ann2 = uuid.uuid4()
+    scan_with(second_forest, [user("Ann2", upn="ann2@acme.com", mail="ANN@acme.com", guid=ann2)])
     dups = Finding.objects.filter(error="duplicate", status="open")
     assert {f.forest_id for f in dups} == {forest.pk, second_forest.pk}
     assert dups.filter(forest=forest).exists() and dups.filter(forest=second_forest).exists()
     # Fixing one side resolves the duplicate for both holders.
-    scan_with(second_forest, [user("Ann2", upn="ann2@acme.com", mail="ann2@acme.com")])
+    scan_with(second_forest, [user("Ann2", upn="ann2@acme.com", mail="ann2@acme.com", guid=ann2)])
     assert not Finding.objects.filter(error="duplicate", status="open").exists()
 
 

@@ -38,6 +38,14 @@ Decisions
       Binary values are csvde's `X'0a1b...'`; a known binary attribute may also be plain hex.
     * Text encodings: UTF-8 (with or without BOM), UTF-16 with BOM (ldifde/csvde `-u`), or the
       `encoding` the caller names (e.g. "cp1252" for a CSV saved by Excel).
+    * A NUL character is refused wherever it appears (no text export holds one; the database would
+      refuse it later). A base64 value that decodes to text with a NUL stays bytes.
+
+Bounds
+    Reading costs time and memory linear in the input, whatever the input: DNs are parsed in one
+    pass, and `Limits` caps a line, a value (after unfolding), a DN, a record and the whole file,
+    counted in characters after decoding (bytes for the file), so UTF-16 files and folded lines
+    are held to the same bounds. Past a bound the reader raises `ExportFormatError` at that line.
 """
 
 from __future__ import annotations
@@ -54,6 +62,7 @@ import re
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import partial
 
 from identityhub.lib.entry import Entry
@@ -113,6 +122,33 @@ CSV_MULTI_VALUED = frozenset(
 
 MAX_LINE_BYTES = 16 * 1024 * 1024  # a line longer than this is not an export; stop before RAM does
 _SNIFF_LINES = 64
+_MiB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What one export may hold; past any bound the reader stops with an ExportFormatError.
+
+    Lengths are characters after decoding (UTF-8 and UTF-16 files alike), the file's in bytes.
+    """
+
+    # One physical line: a csvde row holds every value of a multi-valued attribute (a large
+    # group's members) on one line.
+    line: int = MAX_LINE_BYTES
+    # One value: an LDIF attribute line once its folded continuation lines are joined, or one
+    # (';'-split) csvde value. AD's largest ordinary values (photos) are 100 KB.
+    value: int = 4 * _MiB
+    # One DN. AD's RDN values are at most 64 to 255 characters; even a deep tree stays far below.
+    dn: int = 64 * 1024
+    # One LDIF record or csvde row, all its lines together, and its number of values: room for a
+    # group at Microsoft's 250,000-member sync limit (so the rules can still report it).
+    record: int = 64 * _MiB
+    record_values: int = 500_000
+    # The whole file (bytes; characters for a text stream). The upload form's own cap is lower.
+    file: int = 4 * 1024 * _MiB
+
+
+DEFAULT_LIMITS = Limits()
 
 # csv's default field limit (128 KiB) is smaller than a csvde thumbnailPhoto in hex. This is a
 # process-wide setting, so only ever raise it.
@@ -132,7 +168,12 @@ class ExportFormatError(ValueError):
 
 
 def read_export(
-    path_or_file, source: str, *, encoding: str | None = None, stats: Counter | None = None
+    path_or_file,
+    source: str,
+    *,
+    encoding: str | None = None,
+    stats: Counter | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Iterator[Entry]:
     """Yield the entries of an ldifde or csvde export, choosing the reader by content, then name.
 
@@ -140,38 +181,47 @@ def read_export(
     `stats`, when given, counts the records that are not entries (see _skipped_record).
     """
     with _opened(path_or_file) as handle:
-        lines = _text_lines(handle, encoding)
+        lines = _text_lines(handle, encoding, limits)
         kind, lines = _sniff(lines, _name_of(path_or_file))
         if kind == "ldif":
-            yield from _parse_ldif(lines, source, stats)
+            yield from _parse_ldif(lines, source, stats, limits)
         elif kind == "csv":
-            yield from _parse_csv(lines, source)
+            yield from _parse_csv(lines, source, limits)
 
 
 def read_ldif(
-    path_or_file, source: str, *, encoding: str | None = None, stats: Counter | None = None
+    path_or_file,
+    source: str,
+    *,
+    encoding: str | None = None,
+    stats: Counter | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Iterator[Entry]:
     """Yield the entries of an LDIF file as ldifde or ldapsearch writes it (see the module docstring)."""
     with _opened(path_or_file) as handle:
-        yield from _parse_ldif(_text_lines(handle, encoding), source, stats)
+        yield from _parse_ldif(_text_lines(handle, encoding, limits), source, stats, limits)
 
 
-def read_csv(path_or_file, source: str, *, encoding: str | None = None) -> Iterator[Entry]:
+def read_csv(
+    path_or_file, source: str, *, encoding: str | None = None, limits: Limits = DEFAULT_LIMITS
+) -> Iterator[Entry]:
     """Yield the entries of a CSV file as csvde writes it (see the module docstring)."""
     with _opened(path_or_file) as handle:
-        yield from _parse_csv(_text_lines(handle, encoding), source)
+        yield from _parse_csv(_text_lines(handle, encoding, limits), source, limits)
 
 
 # --------------------------------------------------------------------------- DNs
 
 # One attribute=value pair of an RFC 4514 DN (lenient like AD: '<', '>', '=' may be unescaped,
 # and a backslash may escape any character). `sep` is what follows it.
-_AVA = re.compile(
-    r"""\s*(?P<type>[A-Za-z][A-Za-z0-9-]*|\d+(?:\.\d+)+)\s*=\s*
-    (?P<value>\#[0-9A-Fa-f]*|"(?:[^"\\]|\\.)*"|(?:[^,+;"\\]|\\.)*)
-    \s*(?P<sep>[,;+]|$)""",
-    re.VERBOSE | re.DOTALL,
-)
+# Every repetition is possessive (*+, ++): no piece gives characters back, so a pair that does not
+# match fails after one pass over it. With backtracking, `CN=a<64,000 spaces>"x` re-scanned the
+# spaces once per space (quadratic: 43 s for 64 KB). A value's trailing spaces are dropped by
+# _unescape_value, so nothing the backtracking used to hand to the last \s* is lost.
+_AVA_HEAD = r"""\s*+(?P<type>[A-Za-z][A-Za-z0-9-]*+|\d++(?:\.\d++)++)\s*+=\s*+
+    (?P<value>\#[0-9A-Fa-f]*+|"(?:[^"\\]|\\.)*+"|(?:[^,+;"\\]|\\.)*+)\s*+"""
+_AVA = re.compile(_AVA_HEAD + r"(?P<sep>[,;+]|$)", re.VERBOSE | re.DOTALL)
+_AVA_WITHOUT_SEP = re.compile(_AVA_HEAD, re.VERBOSE | re.DOTALL)  # where a bad pair goes wrong
 _ESCAPE = re.compile(r"((?:\\[0-9A-Fa-f]{2})+)|\\(.)", re.DOTALL)
 
 
@@ -188,15 +238,23 @@ def parse_dn(dn: str) -> list[list[tuple[str, str]]]:
     while pos < len(dn):
         match = _AVA.match(dn, pos)
         if match is None:
-            raise ValueError(f"cannot read an attribute=value pair at position {pos + 1} of {dn!r}")
+            raise ValueError(_why_not_a_pair(dn, pos))
         rdns[-1].append((match["type"], _unescape_value(match["value"])))
         pos = match.end()
         sep = match["sep"]
         if sep and pos >= len(dn):
-            raise ValueError(f"the DN ends with a separator {sep!r}: {dn!r}")
+            raise ValueError(f"the DN ends with a separator {sep!r}: {_excerpt(dn, pos)}")
         if sep in (",", ";"):
             rdns.append([])
     return rdns
+
+
+def _why_not_a_pair(dn: str, pos: int) -> str:
+    head = _AVA_WITHOUT_SEP.match(dn, pos)
+    if head is None or head.end() >= len(dn):
+        return f"cannot read an attribute=value pair at position {pos + 1} of {_excerpt(dn, pos)}"
+    stop = head.end()  # the value ended, but not at a separator: this character must be escaped
+    return f"unexpected {dn[stop]!r} at position {stop + 1} (escape it with a backslash): {_excerpt(dn, stop)}"
 
 
 def rdn_value(dn: str) -> str:
@@ -210,9 +268,9 @@ def _unescape_value(raw: str) -> str:
     if raw.startswith('"') and raw.endswith('"') and len(raw) >= 2:
         raw = raw[1:-1]
     else:
-        # Trailing spaces are insignificant unless escaped.
-        while raw.endswith(" ") and not raw.endswith("\\ "):
-            raw = raw[:-1]
+        # Trailing spaces are insignificant unless escaped (one pass: no copy per space).
+        kept = raw.rstrip(" ")
+        raw = kept + " " if kept.endswith("\\") and len(kept) < len(raw) else kept
     if "\\" not in raw:
         return raw
     return _ESCAPE.sub(_unescape_one, raw)
@@ -225,7 +283,16 @@ def _unescape_one(match: re.Match) -> str:
     return match[2]
 
 
-def _checked_dn(dn: str, line: int) -> str:
+def _excerpt(text: str, pos: int = 0, width: int = 40) -> str:
+    """A short quoted piece of `text` around `pos`: errors and logs never carry a whole value."""
+    start = max(0, min(pos - width // 2, len(text) - width))
+    piece = text[start : start + width]
+    return ("..." if start else "") + repr(piece) + ("..." if start + width < len(text) else "")
+
+
+def _checked_dn(dn: str, line: int, limits: Limits = DEFAULT_LIMITS) -> str:
+    if len(dn) > limits.dn:
+        raise ExportFormatError(f"DN is longer than {limits.dn} characters: {_excerpt(dn)}", line)
     try:
         parse_dn(dn)
     except ValueError as exc:
@@ -251,19 +318,19 @@ def _name_of(path_or_file) -> str:
     return str(getattr(path_or_file, "name", "") or "")
 
 
-def _text_lines(handle, encoding: str | None) -> Iterator[tuple[int, str]]:
+def _text_lines(handle, encoding: str | None, limits: Limits = DEFAULT_LIMITS) -> Iterator[tuple[int, str]]:
     """Yield (line number, line with its ending) from a binary or text file object."""
     if isinstance(handle, io.TextIOBase):
-        yield from _numbered_text(handle)
+        yield from _numbered_text(handle, limits)
         return
     head = handle.read(4)
     stream = io.BufferedReader(_Prepend(head, handle), 64 * 1024)
     encoding = encoding or _detect_encoding(head)
     if codecs.lookup(encoding).name.startswith(("utf-16", "utf-32")):
         # Multi-byte code units: '\n' is not a byte boundary, let the codec split lines.
-        yield from _numbered_text(io.TextIOWrapper(stream, encoding=encoding, newline="\n"))
+        yield from _numbered_text(io.TextIOWrapper(stream, encoding=encoding, newline="\n"), limits)
     else:
-        yield from _numbered_bytes(stream, encoding)
+        yield from _numbered_bytes(stream, encoding, limits)
 
 
 def _detect_encoding(head: bytes) -> str:
@@ -276,10 +343,14 @@ def _detect_encoding(head: bytes) -> str:
     return "utf-8"
 
 
-def _numbered_bytes(stream, encoding: str) -> Iterator[tuple[int, str]]:
-    for number, raw in enumerate(iter(partial(stream.readline, MAX_LINE_BYTES + 1), b""), 1):
-        if len(raw) > MAX_LINE_BYTES:
-            raise ExportFormatError(f"line is longer than {MAX_LINE_BYTES} bytes", number)
+def _numbered_bytes(stream, encoding: str, limits: Limits) -> Iterator[tuple[int, str]]:
+    size = 0
+    for number, raw in enumerate(iter(partial(stream.readline, limits.line + 1), b""), 1):
+        if len(raw) > limits.line:
+            raise ExportFormatError(f"line is longer than {limits.line} bytes", number)
+        size += len(raw)
+        if size > limits.file:
+            raise ExportFormatError(f"file is larger than {limits.file} bytes", number)
         try:
             text = raw.decode(encoding)
         except UnicodeDecodeError as exc:
@@ -288,16 +359,39 @@ def _numbered_bytes(stream, encoding: str) -> Iterator[tuple[int, str]]:
                 "export as Unicode (ldifde/csvde -u) or UTF-8, or name the file's encoding"
             )
             raise ExportFormatError(message, number) from None
+        _refuse_nul(text, number)
         yield number, text.removeprefix("\ufeff") if number == 1 else text
 
 
-def _numbered_text(handle) -> Iterator[tuple[int, str]]:
-    number = 0
-    try:
-        for number, text in enumerate(handle, 1):  # noqa: B007 - number is read in the except
-            yield number, text.removeprefix("\ufeff") if number == 1 else text
-    except UnicodeDecodeError as exc:
-        raise ExportFormatError(f"text cannot be decoded: {exc.reason}", number + 1) from None
+def _numbered_text(handle, limits: Limits) -> Iterator[tuple[int, str]]:
+    """Lines of a text stream (UTF-16 files decode through one), under the same bounds as bytes."""
+    number, size = 0, 0
+    read = partial(handle.readline, limits.line + 1)
+    while True:
+        try:
+            text = read()
+        except UnicodeDecodeError as exc:
+            raise ExportFormatError(f"text cannot be decoded: {exc.reason}", number + 1) from None
+        if not text:
+            return
+        number += 1
+        if len(text) > limits.line:
+            raise ExportFormatError(f"line is longer than {limits.line} characters", number)
+        size += len(text)
+        if size > limits.file:
+            raise ExportFormatError(f"file is larger than {limits.file} characters", number)
+        _refuse_nul(text, number)
+        yield number, text.removeprefix("\ufeff") if number == 1 else text
+
+
+def _refuse_nul(text: str, number: int) -> None:
+    # No LDIF or CSV export holds a NUL, and PostgreSQL refuses one in text: say so here, by line.
+    column = text.find("\0")
+    if column >= 0:
+        raise ExportFormatError(
+            f"NUL character at column {column + 1}: not a text export (a UTF-16 file without its byte order mark?)",
+            number,
+        )
 
 
 class _Prepend(io.RawIOBase):
@@ -351,17 +445,19 @@ _ATTR_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.;-]*")
 _KEYS: dict[str, tuple[str, bool]] = {}  # attribute name as written -> (key, binary); a cache
 
 
-def _parse_ldif(lines: Iterator[tuple[int, str]], source: str, stats: Counter | None = None) -> Iterator[Entry]:
+def _parse_ldif(
+    lines: Iterator[tuple[int, str]], source: str, stats: Counter | None = None, limits: Limits = DEFAULT_LIMITS
+) -> Iterator[Entry]:
     first = True
     strict = stats is None  # nobody would hear about an incomplete search: refuse it
     stats = Counter() if stats is None else stats
-    for record in _ldif_records(lines):
+    for record in _ldif_records(lines, limits):
         if first and record[0][1][:8].lower() == "version:":
             _check_version(*record[0])
             record = record[1:]
         first = False
         if record and not _skipped_record(record, stats, strict):
-            yield _ldif_entry(record, source)
+            yield _ldif_entry(record, source, limits)
 
 
 def _skipped_record(record: list[tuple[int, str]], stats: Counter, strict: bool = False) -> bool:
@@ -393,13 +489,16 @@ def _skipped_record(record: list[tuple[int, str]], stats: Counter, strict: bool 
     return True
 
 
-def _ldif_records(lines: Iterator[tuple[int, str]]) -> Iterator[list[tuple[int, str]]]:
+def _ldif_records(lines: Iterator[tuple[int, str]], limits: Limits = DEFAULT_LIMITS) -> Iterator[list[tuple[int, str]]]:
     """Group lines into records of unfolded (line number, text), dropping comments.
 
     One function rather than a pipeline of generators: this loop runs once per physical line.
+    It holds one record at a time, so it is where a value (folded lines and all) and a record
+    are held to their bounds.
     """
     record: list[tuple[int, str]] = []
-    start, parts = 0, None  # the logical line being unfolded
+    record_size = 0
+    start, parts, size = 0, None, 0  # the logical line being unfolded, and its length so far
     in_comment = False
     for number, raw in lines:
         line = raw.rstrip("\r\n")
@@ -409,22 +508,39 @@ def _ldif_records(lines: Iterator[tuple[int, str]]) -> Iterator[list[tuple[int, 
             if parts is None:
                 raise ExportFormatError("continuation line with no attribute before it", number)
             parts.append(line[1:])
+            size += len(line) - 1
+            if size > limits.value:
+                raise ExportFormatError(
+                    f"value (with its folded lines) is longer than {limits.value} characters", start
+                )
             continue
         if parts is not None:
             record.append((start, parts[0] if len(parts) == 1 else "".join(parts)))
             parts = None
+            record_size += size
+            _check_record(record, record_size, limits)
         in_comment = line[:1] == "#"
         if in_comment:
             continue
         if line and not line.isspace():
-            start, parts = number, [line]
+            start, parts, size = number, [line], len(line)
+            if size > limits.value:
+                raise ExportFormatError(f"value is longer than {limits.value} characters", number)
         elif record:
             yield record
-            record = []
+            record, record_size = [], 0
     if parts is not None:
         record.append((start, "".join(parts)))
+        _check_record(record, record_size + size, limits)
     if record:
         yield record
+
+
+def _check_record(record: list[tuple[int, str]], size: int, limits: Limits) -> None:
+    if len(record) > limits.record_values:
+        raise ExportFormatError(f"record has more than {limits.record_values} lines", record[0][0])
+    if size > limits.record:
+        raise ExportFormatError(f"record is longer than {limits.record} characters", record[0][0])
 
 
 def _check_version(number: int, line: str) -> None:
@@ -432,12 +548,12 @@ def _check_version(number: int, line: str) -> None:
         raise ExportFormatError(f"unsupported LDIF version {line.split(':', 1)[1].strip()!r}", number)
 
 
-def _ldif_entry(record: list[tuple[int, str]], source: str) -> Entry:
+def _ldif_entry(record: list[tuple[int, str]], source: str, limits: Limits = DEFAULT_LIMITS) -> Entry:
     number, line = record[0]
     name, kind, value = _split_attr_line(number, line)
     if name.lower() != "dn":
         raise ExportFormatError(f"record does not start with dn: (found {name!r})", number)
-    dn = _checked_dn(_dn_value(number, kind, value), number)
+    dn = _checked_dn(_dn_value(number, kind, value), number, limits)
     entry = Entry(dn=dn, source=source)
     for number, line in record[1:]:
         name, kind, value = _split_attr_line(number, line)
@@ -488,9 +604,12 @@ def _dn_value(number: int, kind: str, value: str) -> str:
         return value.strip(" ")
     raw = _b64(number, "dn", value)
     try:
-        return raw.decode("utf-8")
+        dn = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ExportFormatError("base64 DN is not valid UTF-8", number) from None
+    if "\0" in dn:
+        raise ExportFormatError("base64 DN holds a NUL character", number)
+    return dn
 
 
 def _check_changetype(number: int, changetype: str) -> None:
@@ -515,9 +634,10 @@ def _ldif_value(number: int, key: str, binary: bool, kind: str, value: str) -> s
     if binary:
         return raw
     try:
-        return raw.decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return raw  # not text after all: keep the bytes rather than guess an encoding
+    return raw if "\0" in text else text  # NUL: not text either (and no text column takes it)
 
 
 def _b64(number: int, key: str, value: str) -> bytes:
@@ -551,16 +671,40 @@ _CSV_BINARY = re.compile(r"X'([0-9A-Fa-f]*)'")
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2})+")
 
 
-def _parse_csv(lines: Iterator[tuple[int, str]], source: str) -> Iterator[Entry]:
-    reader = csv.reader((text for _, text in lines), strict=True)
+def _parse_csv(lines: Iterator[tuple[int, str]], source: str, limits: Limits = DEFAULT_LIMITS) -> Iterator[Entry]:
+    budget = _RowBudget(lines, limits)
+    reader = csv.reader(budget, strict=True)
     header = _csv_header(reader)
     while True:
         start = reader.line_num + 1
+        budget.new_row(start)
         row = _next_row(reader)
         if row is None:
             return
         if row and any(field.strip() for field in row):
-            yield _csv_entry(row, header, start, source)
+            yield _csv_entry(row, header, start, source, limits)
+
+
+class _RowBudget:
+    """The lines csv.reader reads, holding each row (a quoted field may span lines) to the
+    record bound: csv has no such limit, and its field limit is per field, not per row."""
+
+    def __init__(self, lines: Iterator[tuple[int, str]], limits: Limits):
+        self._lines, self._limit = lines, limits.record
+        self._start, self._size = 1, 0
+
+    def new_row(self, start: int) -> None:
+        self._start, self._size = start, 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        _, text = next(self._lines)
+        self._size += len(text)
+        if self._size > self._limit:
+            raise ExportFormatError(f"row is longer than {self._limit} characters", self._start)
+        return text
 
 
 def _next_row(reader) -> list[str] | None:
@@ -588,27 +732,35 @@ def _csv_header(reader) -> list[str]:
     return header
 
 
-def _csv_entry(row: list[str], header: list[str], number: int, source: str) -> Entry:
+def _csv_entry(row: list[str], header: list[str], number: int, source: str, limits: Limits = DEFAULT_LIMITS) -> Entry:
     if len(row) > len(header):
         raise ExportFormatError(f"row has {len(row)} fields, the header has {len(header)}", number)
     fields = dict(zip(header, row, strict=False))  # a short row (trailing fields cut) = absent
     dn = fields.pop("dn", "").strip()
     if not dn:
         raise ExportFormatError("row has an empty DN", number)
-    entry = Entry(dn=_checked_dn(dn, number), source=source)
+    entry = Entry(dn=_checked_dn(dn, number, limits), source=source)
+    count = 0
     for key, field in fields.items():
         if not key or field == "":
             continue
         parts = field.split(";") if key in CSV_MULTI_VALUED else [field]
-        values = [_csv_value(number, key, part) for part in parts if part != ""]
+        count += len(parts)
+        if count > limits.record_values:
+            raise ExportFormatError(f"row has more than {limits.record_values} values", number)
+        values = [_csv_value(number, key, part, limits) for part in parts if part != ""]
         if values:
             entry.attributes[key] = values
     return entry
 
 
-def _csv_value(number: int, key: str, text: str) -> str | bytes:
+def _csv_value(number: int, key: str, text: str, limits: Limits = DEFAULT_LIMITS) -> str | bytes:
+    if len(text) > limits.value:
+        raise ExportFormatError(f"value of {key} is longer than {limits.value} characters", number)
     match = _CSV_BINARY.fullmatch(text)
     if match:
+        if len(match[1]) % 2:
+            raise ExportFormatError(f"binary value for {key} has an odd number of hex digits: {_excerpt(text)}", number)
         return bytes.fromhex(match[1])
     if key == "objectguid" and not _HEX.fullmatch(text):  # plain hex stays csvde's raw bytes
         return _guid_bytes(number, text)

@@ -69,6 +69,12 @@ class ForestSerializer(serializers.ModelSerializer):
 
 class ScanSerializer(serializers.ModelSerializer):
     triggered_by = username(allow_null=True)
+    # status "held": the scan would drop objects_dropped of the objects_before of the forest's
+    # picture and waits for an admin's confirmation (reviewed_by/at once decided).
+    drop_percent = serializers.IntegerField(
+        read_only=True, allow_null=True, help_text="objects_dropped as a share of objects_before, in percent."
+    )
+    reviewed_by = username(allow_null=True)
 
     class Meta:
         model = ScanRun
@@ -93,6 +99,11 @@ class ScanSerializer(serializers.ModelSerializer):
             "rule_counts",
             "severity_counts",
             "exclusion_counts",
+            "objects_before",
+            "objects_dropped",
+            "drop_percent",
+            "reviewed_by",
+            "reviewed_at",
         ]
 
 

@@ -16,7 +16,7 @@ from django.dispatch import receiver
 from identityhub.health.signals import health_pull_failed, health_pulled
 from identityhub.remediation.models import Change, Waiver
 from identityhub.scans.models import Finding, ScanRun, Severity
-from identityhub.scans.signals import scan_completed
+from identityhub.scans.signals import scan_completed, scan_held, scan_reviewed
 
 from . import progress, webhooks
 from .models import RolloutEvent, TestGroupRoundTrip
@@ -55,6 +55,27 @@ def on_scan_completed(sender, scan: ScanRun, **kwargs):
             scan=scan.pk, forest=scan.forest.name, new_blocking=new_blocking,
         )  # fmt: skip
     progress.recompute(tenant)
+
+
+@receiver(scan_held, dispatch_uid="rollout-scan-held")
+@_guarded
+def on_scan_held(sender, scan: ScanRun, **kwargs):
+    text = (
+        f"Scan #{scan.pk} of {scan.forest.name} needs confirmation: it would drop {scan.objects_dropped} of "
+        f"{scan.objects_before} objects ({scan.drop_percent}%); the previous picture stays until an admin confirms."
+    )
+    progress.event(scan.tenant, RolloutEvent.Kind.SCAN, text, scan.get_absolute_url(), user=scan.triggered_by)
+
+
+@receiver(scan_reviewed, dispatch_uid="rollout-scan-reviewed")
+@_guarded
+def on_scan_reviewed(sender, scan: ScanRun, confirmed: bool, **kwargs):
+    if confirmed:
+        what = f"confirmed: it becomes the current picture, without {scan.objects_dropped} of {scan.objects_before}"
+    else:
+        what = f"rejected: the previous picture keeps its {scan.objects_before}"
+    text = f"Scan #{scan.pk} of {scan.forest.name} {what} objects."
+    progress.event(scan.tenant, RolloutEvent.Kind.SCAN, text, scan.get_absolute_url(), user=scan.reviewed_by)
 
 
 @receiver(health_pull_failed, dispatch_uid="rollout-health-pull-failed")

@@ -34,12 +34,17 @@ class ScanRun(models.Model):
         COMPLETED = "completed", "Completed"
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
+        # Read completely, but it would drop too many of the forest's objects (pipeline.hold_if_dropping):
+        # kept aside, staging and all, until an admin confirms (it then completes) or rejects it.
+        HELD = "held", "Needs confirmation"
+        REJECTED = "rejected", "Rejected"
 
     class Source(models.TextChoices):
         LDAP = "ldap", "LDAP"
         UPLOAD = "upload", "Uploaded export"
 
     ACTIVE = (Status.QUEUED, Status.RUNNING)
+    KEEPS_STAGING = (*ACTIVE, Status.HELD)  # never pruned nor discarded by another scan's housekeeping
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="scans")
     forest = models.ForeignKey(Forest, on_delete=models.CASCADE, related_name="scans")
@@ -66,6 +71,17 @@ class ScanRun(models.Model):
     severity_counts = models.JSONField(default=dict, blank=True)
     exclusion_counts = models.JSONField(default=dict, blank=True)
     timings = models.JSONField(default=dict, blank=True)
+    # The accidental-deletion guard: what the scan would replace, set when the forest had a picture.
+    objects_before = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Objects in scope in the picture this scan replaces."
+    )
+    objects_dropped = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Objects of that picture this scan did not see."
+    )
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
 
     objects = ScanRunQuerySet.as_manager()
 
@@ -84,6 +100,13 @@ class ScanRun(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE
+
+    @property
+    def drop_percent(self) -> int | None:
+        """Share of the previous picture's objects this scan would drop, in whole percent (rounded up)."""
+        if not self.objects_before or self.objects_dropped is None:
+            return None
+        return -(-100 * self.objects_dropped // self.objects_before)
 
     @property
     def duration(self):

@@ -17,6 +17,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 
+from django.conf import settings
 from django.db import IntegrityError, connection, connections, transaction
 from django.db.models import Case, Count, Exists, F, OuterRef, Subquery, Value, When
 from django.utils import timezone
@@ -28,7 +29,7 @@ from identityhub.lib.rules.duplicates import Holder, clash_findings, identity_ke
 from identityhub.rollout.models import tracks_licence_readiness
 
 from .models import DirectoryObject, Finding, IdentityKey, ScanRun, StagedFinding, StagedKey
-from .signals import scan_completed
+from .signals import scan_completed, scan_held, scan_reviewed
 
 log = logging.getLogger(__name__)
 
@@ -367,26 +368,48 @@ def execute(scan_id: int, open_entries: Callable[[ScanRun, Callable], Iterable])
     scan = claim(scan_id)
     if scan is None:
         return None
+    _supersede_held(scan)
     try:
         run_scan(scan, open_entries)
     except ScanCancelled:
         _end_without_picture(scan, ScanRun.Status.CANCELLED, "Cancelled before it completed.")
     except Exception as exc:  # noqa: BLE001 - every failure must end the job row, whatever it was
-        log.exception("scan %s failed", scan.pk)
+        _log_failure(scan, exc)
         _end_without_picture(scan, ScanRun.Status.FAILED, _reason(exc))
+    return _announce(scan)
+
+
+def _log_failure(scan: ScanRun, exc: Exception) -> None:
+    """A malformed export or an unreachable DC is expected: one line, no traceback. Anything else
+    is a bug, logged with its traceback."""
+    if _is_expected(exc):
+        log.warning("scan %s of %s failed: %s", scan.pk, scan.forest, _reason(exc))
+    else:
+        log.exception("scan %s failed", scan.pk)
+
+
+def _is_expected(exc: Exception) -> bool:
+    from identityhub.lib.directory import DirectoryError
+    from identityhub.lib.ldif import ExportFormatError
+
+    return isinstance(exc, DirectoryError | ExportFormatError)
+
+
+def _announce(scan: ScanRun) -> ScanRun:
     scan.refresh_from_db()
     if scan.status == ScanRun.Status.COMPLETED:
         # Listeners (reverted fixes, rollout criteria, webhooks) run after the picture is in place.
         scan_completed.send(sender=ScanRun, scan=scan)
+    elif scan.status == ScanRun.Status.HELD:
+        scan_held.send(sender=ScanRun, scan=scan)
     return scan
 
 
 def _reason(exc: Exception) -> str:
-    from identityhub.lib.directory import DirectoryError
-
-    if isinstance(exc, DirectoryError) or exc.__class__.__name__ == "ExportFormatError":
-        return str(exc)
-    return f"Internal error ({exc.__class__.__name__}): {exc}"
+    # Shown on the scan's page and logged: short, whatever the exception carries (a database error
+    # can quote a whole row).
+    reason = str(exc) if _is_expected(exc) else f"Internal error ({exc.__class__.__name__}): {exc}"
+    return reason if len(reason) <= 500 else reason[:499] + "…"
 
 
 def _end_without_picture(scan: ScanRun, status: str, error: str) -> None:
@@ -423,11 +446,119 @@ def run_scan(scan: ScanRun, open_entries: Callable[[ScanRun, Callable], Iterable
     finally:
         writer.abandon()  # after a failure: no batch is written once the caller discards the staging
     _progress(scan, read)
-    read_seconds = time.monotonic() - started
-    finalize(scan, read=read, in_scope=writer.in_scope, exclusions=exclusions)
-    timings = {"read_and_check": round(read_seconds, 3), "total": round(time.monotonic() - started, 3)}
-    ScanRun.objects.filter(pk=scan.pk).update(timings=timings)
+    counts = {"read": read, "in_scope": writer.in_scope, "exclusions": exclusions}
+    timings = {"read_and_check": round(time.monotonic() - started, 3)}
+    if not hold_if_dropping(scan, timings=timings, **counts):
+        complete(scan, timings=timings, **counts)
+
+
+def complete(scan: ScanRun, *, read: int, in_scope: int, exclusions: Counter, timings: dict) -> None:
+    """Make the scan's staging the forest's current picture (see finalize), then prune old snapshots."""
+    started = time.monotonic()
+    finalize(scan, read=read, in_scope=in_scope, exclusions=exclusions)
+    total = timings.get("read_and_check", 0) + time.monotonic() - started
+    ScanRun.objects.filter(pk=scan.pk).update(timings={**timings, "total": round(total, 3)})
     prune_snapshots(scan.forest)
+
+
+# ---------------------------------------------------------------------------
+# The accidental-deletion guard: a scan that would drop too much waits for an admin
+# ---------------------------------------------------------------------------
+
+
+def hold_if_dropping(scan: ScanRun, *, read: int, in_scope: int, exclusions: Counter, timings: dict) -> bool:
+    """Hold a fully read scan that would drop more than SCAN_CONFIRM_DROP_SHARE of the objects of
+    the forest's current picture, or every one of them (an empty file, a DC answering with nothing).
+
+    Like Entra Connect's export deletion threshold: a truncated export or a wrong base DN must not
+    resolve the forest's findings by itself. Dropped objects are counted by GUID, so objects
+    replaced by as many others count too. The staging stays until confirm_held() or reject_held().
+    """
+    current = ScanRun.objects.filter(forest=scan.forest_id, is_current=True).exclude(pk=scan.pk).first()
+    if current is None:
+        return False  # the forest's first picture replaces nothing
+    before_objects = DirectoryObject.objects.filter(scan=current)
+    seen = DirectoryObject.objects.filter(scan=scan, guid=OuterRef("guid"))
+    before, dropped = before_objects.count(), before_objects.exclude(Exists(seen)).count()
+    ScanRun.objects.filter(pk=scan.pk).update(objects_before=before, objects_dropped=dropped)
+    if before == 0 or (in_scope > 0 and dropped <= settings.SCAN_CONFIRM_DROP_SHARE * before):
+        return False
+    ScanRun.objects.filter(pk=scan.pk).update(
+        status=ScanRun.Status.HELD,
+        finished=timezone.now(),
+        objects_read=read,
+        objects_in_scope=in_scope,
+        objects_excluded=sum(exclusions.values()),
+        exclusion_counts=dict(exclusions),
+        timings=timings,
+    )
+    log.warning("scan %s held for confirmation: would drop %s of %s objects", scan.pk, dropped, before)
+    return True
+
+
+def confirm_held(scan: ScanRun, user) -> bool:
+    """An admin accepts a held scan: a worker completes it (finalize can take minutes). False if
+    the scan was not (or no longer) held."""
+    from .tasks import complete_confirmed_scan
+
+    now = timezone.now()
+    with transaction.atomic():
+        taken = ScanRun.objects.filter(pk=scan.pk, status=ScanRun.Status.HELD).update(
+            status=ScanRun.Status.RUNNING, heartbeat=now, reviewed_by=user, reviewed_at=now, finished=None
+        )
+        if taken:
+            transaction.on_commit(lambda: complete_confirmed_scan.delay(scan.pk))
+    if taken:
+        scan.refresh_from_db()
+        scan_reviewed.send(sender=ScanRun, scan=scan, confirmed=True)
+    return bool(taken)
+
+
+def reject_held(scan: ScanRun, user) -> bool:
+    """An admin discards a held scan; the forest keeps its picture. False if it was not held."""
+    from .tasks import discard_scan_staging
+
+    dropped = f"{scan.objects_dropped} of {scan.objects_before}"
+    error = f"Rejected by {getattr(user, 'username', '') or 'an admin'}: it would have dropped {dropped} objects."
+    with transaction.atomic():
+        taken = ScanRun.objects.filter(pk=scan.pk, status=ScanRun.Status.HELD).update(
+            status=ScanRun.Status.REJECTED, error=error, reviewed_by=user, reviewed_at=timezone.now()
+        )
+        if taken:
+            transaction.on_commit(lambda: discard_scan_staging.delay(scan.pk))
+    if taken:
+        scan.refresh_from_db()
+        scan_reviewed.send(sender=ScanRun, scan=scan, confirmed=False)
+    return bool(taken)
+
+
+def complete_confirmed(scan_id: int) -> ScanRun | None:
+    """The worker's half of confirm_held(): finalize the held scan's staging as any scan's."""
+    scan = ScanRun.objects.select_related("tenant", "forest").filter(pk=scan_id).first()
+    if scan is None or scan.status != ScanRun.Status.RUNNING or scan.reviewed_at is None:
+        return None
+    try:
+        complete(
+            scan,
+            read=scan.objects_read,
+            in_scope=scan.objects_in_scope,
+            exclusions=Counter(scan.exclusion_counts),
+            timings=scan.timings,
+        )
+    except Exception as exc:  # noqa: BLE001 - every failure must end the job row, whatever it was
+        _log_failure(scan, exc)
+        _end_without_picture(scan, ScanRun.Status.FAILED, _reason(exc))
+    return _announce(scan)
+
+
+def _supersede_held(scan: ScanRun) -> None:
+    """A newer scan of the forest replaces any held one: confirming an older read would be wrong."""
+    for held in ScanRun.objects.filter(forest=scan.forest_id, status=ScanRun.Status.HELD).exclude(pk=scan.pk):
+        superseded = ScanRun.objects.filter(pk=held.pk, status=ScanRun.Status.HELD).update(
+            status=ScanRun.Status.REJECTED, error=f"Superseded by scan #{scan.pk} before anyone confirmed it."
+        )
+        if superseded:
+            discard_staging(held)
 
 
 def _progress(scan: ScanRun, read: int) -> None:
@@ -565,9 +696,15 @@ def _current_scan_ids(tenant_id: int, exclude_forest: int | None = None):
 
 
 def merge_findings(scan: ScanRun, scope, staged, now) -> None:
-    """Findings in `scope` take what `staged` saw: seen ones move on, new ones open, the rest resolve."""
+    """Findings in `scope` take what `staged` saw: seen ones move on, new ones open, the rest resolve.
+
+    A finding is the same as a staged one when forest AND key match: the key hashes the object's
+    GUID, and one GUID can be in two forests (a migrated object seen in both, see
+    recompute_duplicates). Matched by key alone, a finding of the other forest took its values
+    from a staged row that is not there (NULL dn: the forest could never be scanned again).
+    """
     same = staged.filter(forest=OuterRef("forest"), key=OuterRef("key"))
-    scope.filter(key__in=staged.values("key")).update(
+    scope.filter(Exists(same)).update(
         last_seen=now,
         last_scan=scan,
         dn=Subquery(same.values("dn")[:1]),
@@ -634,6 +771,7 @@ def recompute_duplicates(scan: ScanRun, now) -> None:
     for start in range(0, len(values), 500):
         keys = IdentityKey.objects.filter(scan__in=current, value__in=values[start : start + 500])
         _stage_duplicates(scan, [k for k in keys if (k.kind, k.value) in clashing])
+    _stage_objects_in_two_forests(scan, current)
     scope = Finding.objects.filter(tenant=scan.tenant_id, rule__in=DUPLICATE_RULES)
     merge_findings(scan, scope, StagedFinding.objects.filter(scan=scan, rule__in=DUPLICATE_RULES), now)
 
@@ -662,6 +800,59 @@ def _stage_duplicates(scan: ScanRun, keys: list[IdentityKey]) -> None:
     StagedFinding.objects.bulk_create(staged, batch_size=BATCH)
 
 
+def _stage_objects_in_two_forests(scan: ScanRun, current: list[int]) -> None:
+    """A finding on every copy of an object whose GUID more than one forest's picture holds.
+
+    One object in two forests is real life during a consolidation (or one export uploaded to two
+    forests). It is not a duplicate of its own values: the keys above count holders by GUID.
+    """
+    if len(current) < 2:  # one forest: (scan, guid) is unique, nothing can be seen twice
+        return
+    twice = (
+        DirectoryObject.objects.filter(scan__in=current)
+        .values("guid")
+        .annotate(copies=Count("scan"))
+        .filter(copies__gt=1)
+        .values_list("guid", flat=True)
+    )
+    guids = list(twice)
+    code = "duplicate.objectguid"
+    rule = rules.RULES[code]
+    names = dict(ScanRun.objects.filter(pk__in=current).values_list("pk", "forest__name"))
+    for start in range(0, len(guids), 500):
+        copies: dict[uuid.UUID, list[DirectoryObject]] = {}
+        held = DirectoryObject.objects.filter(scan__in=current, guid__in=guids[start : start + 500])
+        for obj in held.only("scan_id", "forest_id", "guid", "dn", "object_class", "ou").order_by("scan_id"):
+            copies.setdefault(obj.guid, []).append(obj)
+        staged = [
+            StagedFinding(
+                scan_id=scan.pk,
+                forest_id=obj.forest_id,
+                key=finding_key(obj.guid, code, "objectGUID", str(obj.guid)),
+                guid=obj.guid,
+                dn=obj.dn,
+                object_class=obj.object_class,
+                ou=obj.ou,
+                rule=code,
+                severity=rule.severity,
+                error=rule.error,
+                attribute="objectGUID",
+                value=str(obj.guid),
+                detail=_also_in(obj, objs, names),
+            )
+            for objs in copies.values()
+            for obj in objs
+        ]
+        StagedFinding.objects.bulk_create(staged, batch_size=BATCH)
+
+
+def _also_in(obj: DirectoryObject, copies: list[DirectoryObject], names: dict[int, str]) -> str:
+    others = "; ".join(f"{names[o.scan_id]}: {o.dn}" for o in copies if o is not obj)
+    detail = f"Also in {others}"
+    limit = StagedFinding._meta.get_field("detail").max_length
+    return detail if len(detail) <= limit else detail[: limit - 1] + "…"
+
+
 def finding_on_key(scan_id: int, key: IdentityKey, obj: DirectoryObject, code: str) -> StagedFinding:
     """A staged finding of rule `code` about the value an identity key holds (duplicates, collisions)."""
     rule = rules.RULES[code]
@@ -688,7 +879,7 @@ def prune_snapshots(forest) -> None:
         .order_by("-finished")
         .values_list("pk", flat=True)[:KEEP_SNAPSHOTS]
     )
-    old = ScanRun.objects.filter(forest=forest).exclude(pk__in=keep).exclude(status__in=ScanRun.ACTIVE)
+    old = ScanRun.objects.filter(forest=forest).exclude(pk__in=keep).exclude(status__in=ScanRun.KEEPS_STAGING)
     DirectoryObject.objects.filter(scan__in=old).delete()
     IdentityKey.objects.filter(scan__in=old).delete()
 

@@ -2,6 +2,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from . import pipeline
+from .models import ScanRun
 from .sources import entries_for
 
 
@@ -9,6 +10,18 @@ from .sources import entries_for
 def scan_forest(scan_id: int) -> str | None:
     scan = pipeline.execute(scan_id, entries_for)
     return scan.status if scan else None
+
+
+@shared_task(acks_late=True)
+def complete_confirmed_scan(scan_id: int) -> str | None:
+    scan = pipeline.complete_confirmed(scan_id)
+    return scan.status if scan else None
+
+
+@shared_task
+def discard_scan_staging(scan_id: int) -> None:
+    """The objects, keys and findings a rejected scan had staged."""
+    pipeline.discard_staging(ScanRun(pk=scan_id))
 
 
 @shared_task

@@ -13,7 +13,7 @@ from . import holders, object_page
 from .filters import FindingFilter
 from .forms import UploadForm
 from .models import DirectoryObject, Finding, ScanRun
-from .pipeline import ScanBusy, queue_scan
+from .pipeline import ScanBusy, confirm_held, queue_scan, reject_held
 from .tables import FindingTable
 
 
@@ -146,4 +146,23 @@ def scan_cancel(request, tenant, scan_id):
             status=ScanRun.Status.CANCELLED, error="Cancelled before it started."
         )
     ScanRun.objects.filter(pk=scan.pk, status=ScanRun.Status.RUNNING).update(cancel_requested=True)
+    return _to_scan(request, scan)
+
+
+@require_POST
+@tenant_view("edit")
+def scan_confirm(request, tenant, scan_id):
+    """A held scan (it would drop many objects) becomes the forest's picture: an admin's decision."""
+    scan = get_object_or_404(ScanRun, tenant=tenant, pk=scan_id)
+    if not confirm_held(scan, request.user):
+        messages.error(request, "This scan is not waiting for confirmation.")
+    return _to_scan(request, scan)
+
+
+@require_POST
+@tenant_view("edit")
+def scan_reject(request, tenant, scan_id):
+    scan = get_object_or_404(ScanRun, tenant=tenant, pk=scan_id)
+    if not reject_held(scan, request.user):
+        messages.error(request, "This scan is not waiting for confirmation.")
     return _to_scan(request, scan)

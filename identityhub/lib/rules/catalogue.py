@@ -50,6 +50,7 @@ DEFAULT_RULES = (
 GRAPH_USER = "https://learn.microsoft.com/graph/api/resources/user"
 EXCHANGE_ALIAS = "https://learn.microsoft.com/powershell/module/exchange/set-mailbox#-alias"
 IDFIX_DEDICATED = "https://microsoft.github.io/idfix/"
+PLAN_DESIGN = "https://learn.microsoft.com/entra/identity/hybrid/connect/plan-connect-design-concepts"
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,6 +361,14 @@ _OTHER_RULES = [
           "Another object uses this targetAddress",
           "Microsoft requires targetAddress to be unique; mail would be routed to one address twice.",
           "Give each object its own targetAddress.", PREPARE),
+    # One object read in two forests (a migration in progress: ADMT copies, or the same export
+    # uploaded twice). Entra Connect's sourceAnchor comes from the objectGUID and must be unique
+    # across forests (learn.microsoft.com/entra/identity/hybrid/connect/plan-connect-design-concepts).
+    _rule("duplicate.objectguid", "blocking", "duplicate", "objectGUID", BOTH,
+          "The same object (objectGUID) is in another forest of this tenant",
+          "Both copies carry one source anchor: Entra Connect cannot sync two objects with it, so one copy "
+          "fails or takes over the other's cloud identity.",
+          "Finish the migration, or keep one copy out of sync scope (exclude its OU in that forest).", PLAN_DESIGN),
     # Cloud side (health app, from Microsoft Graph): never judged by a forest scan.
     _rule("cloud.collision", "blocking", "cloudcollision", (_UPN, "mail", _PROXY), BOTH,
           "A cloud-only object in the tenant already uses this address",
