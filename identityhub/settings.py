@@ -206,7 +206,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "identityhub.reports.pagination.Pagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "PAGE_SIZE": 100,
+    "PAGE_SIZE": 100,  # identityhub.paging.API_PAGE_SIZE (the Pagination class sets it)
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "IdentityHub API",

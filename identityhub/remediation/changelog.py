@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_tables2 import RequestConfig
 
+from identityhub import paging
 from identityhub.tenants.access import tenant_view
 
 from . import actions, exports
@@ -23,7 +24,6 @@ from .models import Change, Waiver
 from .tables import ChangeTable, WaiverTable
 
 TEMPLATE = "remediation/change_list.html"
-PER_PAGE = 50
 CHUNK = 2000
 # Changes that were written to AD: still in force, or undone since by a later change.
 WRITTEN = (Change.Result.APPLIED, Change.Result.REVERTED)
@@ -62,7 +62,7 @@ def _list_context(request, tenant, filterset, table) -> dict:
 def change_list(request, tenant):
     filterset = _filtered(request, tenant)
     table = _table(request, filterset.qs)
-    RequestConfig(request, paginate={"per_page": PER_PAGE}).configure(table)
+    paging.paginate(request, table)
     context = _list_context(request, tenant, filterset, table)
     template = TEMPLATE + "#changes" if request.htmx and request.htmx.target == "changes" else TEMPLATE
     return render(request, template, context)
@@ -162,7 +162,7 @@ def waiver_list(request, tenant):
     queryset = Waiver.objects.filter(tenant=tenant).select_related("finding__tenant", "created_by")
     filterset = WaiverFilter(request.GET, queryset=queryset)
     table = WaiverTable(filterset.qs)
-    RequestConfig(request, paginate={"per_page": PER_PAGE}).configure(table)
+    paging.paginate(request, table)
     context = _list_context(request, tenant, filterset, table)
     template = "remediation/waiver_list.html"
     if request.htmx and request.htmx.target == "waivers":

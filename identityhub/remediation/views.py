@@ -6,6 +6,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.dateparse import parse_date
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from identityhub import paging
 from identityhub.scans.filters import FindingFilter
 from identityhub.scans.models import Finding
 from identityhub.tenants.access import tenant_view
@@ -121,6 +122,8 @@ def bulk_preview(request, tenant):
         "action": action,
         "action_label": bulk.ACTIONS[action],
         "rows": rows,
+        # Every row is vetted and counted; the table shows the first page of them (a filter may match thousands).
+        "shown": rows[: paging.MAX_PAGE_SIZE],
         "ready": [r for r in rows if not r.refused],
         "ids": ",".join(str(r.finding.pk) for r in rows if not r.refused),
     }

@@ -4,8 +4,8 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
-from django_tables2 import RequestConfig
 
+from identityhub import paging
 from identityhub.lib import rules
 from identityhub.tenants.access import get_forest_for_user, tenant_view
 
@@ -35,7 +35,7 @@ def finding_list(request, tenant):
     if tenant.forests.count() < 2:
         hidden += ("forest",)  # one forest: the column would repeat its name on every row
     table = FindingTable(findings, exclude=hidden)
-    RequestConfig(request, paginate={"per_page": 50}).configure(table)
+    paging.paginate(request, table)
     rule_counts = findings.order_by().values("rule", "severity").annotate(n=Count("id")).order_by("-n")
     context = {
         "tenant": tenant,
