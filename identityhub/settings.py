@@ -123,6 +123,28 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# Every task is bounded in time. At the soft limit Celery raises SoftTimeLimitExceeded inside the task, whose
+# job row then records the failure ("stopped after its time limit"); the hard limit, TIME_LIMIT_GRACE seconds
+# later, kills a worker process that did not stop. Seconds; the long jobs have their own (annotations).
+TASK_SOFT_TIME_LIMIT = env.int("TASK_SOFT_TIME_LIMIT", default=10 * 60)
+SCAN_SOFT_TIME_LIMIT = env.int("SCAN_SOFT_TIME_LIMIT", default=6 * 3600)  # a forest of millions of objects
+EXPORT_SOFT_TIME_LIMIT = env.int("EXPORT_SOFT_TIME_LIMIT", default=30 * 60)  # evidence pack, workbook
+BULK_SOFT_TIME_LIMIT = env.int("BULK_SOFT_TIME_LIMIT", default=2 * 3600)  # up to 5,000 guarded LDAP writes
+HEALTH_SOFT_TIME_LIMIT = env.int("HEALTH_SOFT_TIME_LIMIT", default=30 * 60)  # paged Graph reads with back-off
+WEBHOOK_SOFT_TIME_LIMIT = 60  # one delivery attempt: 3 s connect + 5 s read (rollout/webhooks.py)
+TIME_LIMIT_GRACE = 60
+CELERY_TASK_SOFT_TIME_LIMIT = TASK_SOFT_TIME_LIMIT
+CELERY_TASK_TIME_LIMIT = TASK_SOFT_TIME_LIMIT + TIME_LIMIT_GRACE
+CELERY_TASK_ANNOTATIONS = {
+    task: {"soft_time_limit": soft, "time_limit": soft + TIME_LIMIT_GRACE}
+    for task, soft in (
+        ("identityhub.scans.tasks.scan_forest", SCAN_SOFT_TIME_LIMIT),
+        ("identityhub.reports.tasks.run_export", EXPORT_SOFT_TIME_LIMIT),
+        ("identityhub.remediation.bulk.apply_run_task", BULK_SOFT_TIME_LIMIT),
+        ("identityhub.health.tasks.pull_tenant_health", HEALTH_SOFT_TIME_LIMIT),
+        ("identityhub.rollout.tasks.deliver_webhook", WEBHOOK_SOFT_TIME_LIMIT),
+    )
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "dispatch-due-scans": {"task": "identityhub.scans.tasks.dispatch_due_scans", "schedule": 300.0},

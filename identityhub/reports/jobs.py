@@ -6,9 +6,12 @@ import logging
 import tempfile
 from pathlib import Path
 
+from django.conf import settings
 from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
+
+from identityhub.timelimits import stopped_reason
 
 from . import datasets, evidence
 from .models import ExportJob
@@ -52,9 +55,13 @@ def execute(job_id: int) -> ExportJob | None:
             else:
                 _evidence(job, Path(tmp))
     except Exception as exc:
-        log.exception("export job %s failed", job_id)
+        stopped = stopped_reason(exc, settings.EXPORT_SOFT_TIME_LIMIT)
+        if stopped:
+            log.warning("export job %s: %s", job_id, stopped)
+        else:
+            log.exception("export job %s failed", job_id)
         ExportJob.objects.filter(pk=job_id).update(
-            status=ExportJob.Status.FAILED, error=f"{type(exc).__name__}: {exc}", finished=timezone.now()
+            status=ExportJob.Status.FAILED, error=stopped or f"{type(exc).__name__}: {exc}", finished=timezone.now()
         )
         return ExportJob.objects.get(pk=job_id)
     job.status, job.progress, job.stage, job.finished = ExportJob.Status.COMPLETED, 100, "done", timezone.now()
@@ -99,8 +106,6 @@ def remove_expired_files(now=None, days: int | None = None) -> int:
     Exports hold a tenant's whole directory picture: they are not kept for ever (EXPORT_RETENTION_DAYS).
     The row keeps who asked, when, the filter and the manifest digest; the page says to export again.
     """
-    from django.conf import settings
-
     now = now or timezone.now()
     days = settings.EXPORT_RETENTION_DAYS if days is None else days
     expired = ExportJob.objects.filter(finished__lt=now - timezone.timedelta(days=days), files_removed__isnull=True)
