@@ -20,6 +20,7 @@ from identityhub.tenants.access import tenant_view
 
 from . import actions, exports
 from .filters import ChangeFilter, WaiverFilter
+from .forms import RejectForm, error_text
 from .models import Change, Waiver
 from .tables import ChangeTable, WaiverTable
 
@@ -152,8 +153,14 @@ def change_approve(request, tenant, change_id):
 @require_POST
 @tenant_view("edit")
 def change_reject(request, tenant, change_id):
-    reason = (request.POST.get("reason") or (request.htmx.prompt if request.htmx else "") or "").strip()
-    return _decide(request, tenant, change_id, lambda change: actions.reject(change, request.user, reason), "Rejected")
+    form = RejectForm({"reason": request.POST.get("reason") or (request.htmx.prompt if request.htmx else "") or ""})
+
+    def reject(change):
+        if not form.is_valid():  # refused like any other reason the change cannot be rejected
+            raise actions.ActionRefused([error_text(form)])
+        return actions.reject(change, request.user, form.cleaned_data["reason"])
+
+    return _decide(request, tenant, change_id, reject, "Rejected")
 
 
 @require_GET

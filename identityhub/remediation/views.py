@@ -1,19 +1,22 @@
 """Admins fix findings in place: inline htmx actions on one finding, and bulk with a dry-run preview."""
 
+import logging
+
 from django.contrib import messages
 from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.dateparse import parse_date
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from identityhub import paging
+from identityhub import filtering, paging
 from identityhub.scans.filters import FindingFilter
 from identityhub.scans.models import Finding
 from identityhub.tenants.access import tenant_view
 
 from . import actions, bulk
+from .forms import EditForm, WaiverForm
 from .models import ApplyRun, Change
 
+log = logging.getLogger(__name__)
 ACTIONS_TEMPLATE = "remediation/finding_actions.html"
 
 
@@ -38,8 +41,11 @@ def finding_edit(request, tenant, finding_id):
     finding = _finding(tenant, finding_id)
     if request.method == "GET":
         return _cell(request, finding, "edit-form", value=finding.suggestion or finding.value)
-    value = request.POST.get("value", "")
-    return _run(request, finding, Change.Action.EDIT, value)
+    form = EditForm(request.POST)
+    if not form.is_valid():
+        typed = request.POST.get("value", "").replace("\x00", "")
+        return _cell(request, finding, "edit-form", value=typed, form=form)
+    return _run(request, finding, Change.Action.EDIT, form.cleaned_data["value"])
 
 
 @require_POST
@@ -69,14 +75,15 @@ def _run(request, finding, action, value=None):
 def finding_waive(request, tenant, finding_id):
     finding = _finding(tenant, finding_id)
     if request.method == "GET":
-        return _cell(request, finding, "waive-form")
-    expires_on = parse_date(request.POST.get("expires_on", "") or "")
-    if expires_on is None:
-        return _cell(request, finding, "waive-form", refused=["Give the date the exception expires."])
+        return _cell(request, finding, "waive-form", form=WaiverForm(finding=finding))
+    form = WaiverForm(request.POST, finding=finding)
+    if not form.is_valid():
+        return _cell(request, finding, "waive-form", form=form)
     try:
-        waiver = actions.waive(finding, request.user, request.POST.get("justification", ""), expires_on)
+        data = form.cleaned_data
+        waiver = actions.waive(finding, request.user, data["justification"], data["expires_on"])
     except actions.ActionRefused as exc:
-        return _cell(request, finding, "waive-form", refused=exc.reasons)
+        return _cell(request, finding, "waive-form", form=form, refused=exc.reasons)
     finding.refresh_from_db()
     return _cell(request, finding, "outcome", waiver=waiver)
 
@@ -101,11 +108,18 @@ def change_undo(request, tenant, change_id):
 # ---------------------------------------------------------------------------
 
 
+class SelectionRefused(Exception):
+    """A "every row matching the filter" selection whose filter does not validate: it would select more."""
+
+
 def _selected(request, tenant):
     """The findings chosen on the list: ticked rows, or every row matching the filter shown."""
     queryset = Finding.objects.filter(tenant=tenant).select_related("forest")
     if request.POST.get("scope") == "filter":
-        return FindingFilter(bulk.filter_params(request.POST.get("filter", "")), queryset=queryset, tenant=tenant).qs
+        filterset = FindingFilter(bulk.filter_params(request.POST.get("filter", "")), queryset=queryset, tenant=tenant)
+        if errors := filtering.refusals(filterset):
+            raise SelectionRefused(filtering.refusal_text(errors))
+        return filterset.qs
     ids = [int(i) for i in request.POST.getlist("select") + request.POST.get("ids", "").split(",") if i.isdigit()]
     return queryset.filter(pk__in=ids)
 
@@ -116,7 +130,10 @@ def bulk_preview(request, tenant):
     action = request.POST.get("action", "")
     if action not in bulk.ACTIONS:
         return HttpResponseBadRequest("Choose a bulk action.")
-    rows = bulk.preview(_selected(request, tenant), action)
+    try:
+        rows = bulk.preview(_selected(request, tenant), action)
+    except SelectionRefused as exc:
+        return _refuse_selection(request, exc)
     context = {
         "tenant": tenant,
         "action": action,
@@ -136,8 +153,17 @@ def bulk_apply(request, tenant):
     action = request.POST.get("action", "")
     if action not in bulk.ACTIONS:
         return HttpResponseBadRequest("Choose a bulk action.")
-    run = bulk.start(tenant, request.user, action, list(_selected(request, tenant).values_list("pk", flat=True)))
+    try:
+        finding_ids = list(_selected(request, tenant).values_list("pk", flat=True))
+    except SelectionRefused as exc:
+        return _refuse_selection(request, exc)
+    run = bulk.start(tenant, request.user, action, finding_ids)
     return redirect(run)
+
+
+def _refuse_selection(request, exc: SelectionRefused):
+    log.warning("bulk selection refused for %s: %s", request.user, str(exc)[:200])
+    return HttpResponseBadRequest(f"Nothing selected: the filter is not valid ({exc}). Fix it on the list first.")
 
 
 @require_GET
