@@ -4,6 +4,7 @@ With nothing set the app runs on SQLite with a Celery broker on the local filesy
 `make run` works on a bare machine; DATABASE_URL and REDIS_URL switch to PostgreSQL and Redis.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -54,6 +55,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "identityhub.reports",
+    "axes",  # login throttling (after the apps: its lockout template is ours)
 ]
 
 MIDDLEWARE = [
@@ -66,6 +68,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out login into the lockout page
 ]
 
 ROOT_URLCONF = "identityhub.urls"
@@ -179,7 +182,21 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Password guessing: after AXES_FAILURE_LIMIT wrong passwords for one username from one client address, that
+# pair is locked out (even with the right password) for AXES_COOLOFF_TIME, and every failure meanwhile starts
+# the cool-off again. Per pair, not per username alone, so nobody can lock a colleague out from elsewhere.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out login before a password is checked
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_SENSITIVE_PARAMETERS = ["password"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "tenant-list"
 LOGOUT_REDIRECT_URL = "login"
@@ -221,7 +238,8 @@ X_FRAME_OPTIONS = "DENY"
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: an anonymous call answers 401 with "WWW-Authenticate: Token".
-        "rest_framework.authentication.TokenAuthentication",
+        # Wrong tokens are counted per client address (API_BAD_TOKEN_RATE), before the throttles below.
+        "identityhub.reports.throttling.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -229,7 +247,16 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "identityhub.reports.pagination.Pagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "PAGE_SIZE": 100,  # identityhub.paging.API_PAGE_SIZE (the Pagination class sets it)
+    # Requests per user (token or session) and per anonymous client address; beyond: 429 with Retry-After.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "identityhub.reports.throttling.UserThrottle",
+        "identityhub.reports.throttling.AnonThrottle",
+    ],
 }
+API_USER_RATE = env.str("API_USER_RATE", default="1200/minute")
+API_ANON_RATE = env.str("API_ANON_RATE", default="60/minute")
+# Wrong or unknown tokens, per client address: past this every request with a token waits (429).
+API_BAD_TOKEN_RATE = env.str("API_BAD_TOKEN_RATE", default="10/minute")
 SPECTACULAR_SETTINGS = {
     "TITLE": "IdentityHub API",
     "DESCRIPTION": "Read-only, per tenant: the same roles as the pages. Authorization: Token <key>.",
