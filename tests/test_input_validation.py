@@ -176,3 +176,25 @@ def test_invalid_filter_values_in_the_pages_answer_with_an_error_not_a_500(clien
         "/t/acme/exceptions/?q=%00",
     ):
         assert client.get(url).status_code in (200, 400), url
+
+
+# ----------------------------------------------------------------------------- logging (point 10)
+
+
+def test_bad_input_is_logged_as_one_short_info_line(client, personas, findings, caplog):
+    client.force_login(personas["admin"])
+    caplog.set_level("INFO", logger="identityhub.badinput")
+    client.post(
+        f"/t/acme/findings/{findings[0].pk}/waive/",
+        {"justification": "x\x00" + "y" * 100_000, "expires_on": "2026-02-30"},
+        HTTP_HX_REQUEST="true",
+    )
+    bulk = {"action": "accept", "scope": "filter", "filter": "severity=hygienex"}
+    client.post("/t/acme/findings/bulk/preview/", bulk)
+    records = [r for r in caplog.records if r.name == "identityhub.badinput"]
+    assert len(records) == 2
+    for record in records:
+        assert record.levelname == "INFO" and record.exc_info is None
+        line = record.getMessage()
+        assert "\n" not in line and len(line) < 700 and "admin" in line
+    assert "expires_on" in records[0].getMessage() and "severity" in records[1].getMessage()

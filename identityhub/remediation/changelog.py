@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_tables2 import RequestConfig
 
-from identityhub import paging
+from identityhub import badinput, paging
 from identityhub.tenants.access import tenant_view
 
 from . import actions, exports
@@ -157,6 +157,7 @@ def change_reject(request, tenant, change_id):
 
     def reject(change):
         if not form.is_valid():  # refused like any other reason the change cannot be rejected
+            badinput.refused(request, "reject reason", form.errors)
             raise actions.ActionRefused([error_text(form)])
         return actions.reject(change, request.user, form.cleaned_data["reason"])
 

@@ -1,13 +1,11 @@
 """Admins fix findings in place: inline htmx actions on one finding, and bulk with a dry-run preview."""
 
-import logging
-
 from django.contrib import messages
 from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from identityhub import filtering, paging
+from identityhub import badinput, filtering, paging
 from identityhub.scans.filters import FindingFilter
 from identityhub.scans.models import Finding
 from identityhub.tenants.access import tenant_view
@@ -16,7 +14,6 @@ from . import actions, bulk
 from .forms import EditForm, WaiverForm
 from .models import ApplyRun, Change
 
-log = logging.getLogger(__name__)
 ACTIONS_TEMPLATE = "remediation/finding_actions.html"
 
 
@@ -43,6 +40,7 @@ def finding_edit(request, tenant, finding_id):
         return _cell(request, finding, "edit-form", value=finding.suggestion or finding.value)
     form = EditForm(request.POST)
     if not form.is_valid():
+        badinput.refused(request, "edit value", form.errors)
         typed = request.POST.get("value", "").replace("\x00", "")
         return _cell(request, finding, "edit-form", value=typed, form=form)
     return _run(request, finding, Change.Action.EDIT, form.cleaned_data["value"])
@@ -78,6 +76,7 @@ def finding_waive(request, tenant, finding_id):
         return _cell(request, finding, "waive-form", form=WaiverForm(finding=finding))
     form = WaiverForm(request.POST, finding=finding)
     if not form.is_valid():
+        badinput.refused(request, "exception", form.errors)
         return _cell(request, finding, "waive-form", form=form)
     try:
         data = form.cleaned_data
@@ -162,7 +161,7 @@ def bulk_apply(request, tenant):
 
 
 def _refuse_selection(request, exc: SelectionRefused):
-    log.warning("bulk selection refused for %s: %s", request.user, str(exc)[:200])
+    badinput.refused(request, "bulk selection", str(exc))
     return HttpResponseBadRequest(f"Nothing selected: the filter is not valid ({exc}). Fix it on the list first.")
 
 
