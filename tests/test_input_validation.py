@@ -198,3 +198,25 @@ def test_bad_input_is_logged_as_one_short_info_line(client, personas, findings, 
         line = record.getMessage()
         assert "\n" not in line and len(line) < 700 and "admin" in line
     assert "expires_on" in records[0].getMessage() and "severity" in records[1].getMessage()
+
+
+# ----------------------------------------------------------------------------- forest form: DN and filter lengths
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "error"),
+    [
+        ("exclude_ous", "OU=" + "x" * 100_000 + ",DC=corp", "a DN of 100,011 characters"),
+        ("base_dns", "DC=" + "a" * 3000, "at most 2,048"),
+        ("extra_filter", "(cn=" + "a" * 5000 + ")", "at most 500 characters"),  # the model's max_length
+    ],
+)
+def test_the_forest_form_bounds_dns_and_the_filter(client, personas, forest, field, value, error):
+    from .test_forests import FORM
+
+    client.force_login(personas["admin"])
+    response = client.post(f"/t/acme/forests/{forest.pk}/", dict(FORM, name=forest.name, **{field: value}))
+    body = response.content.decode()
+    assert response.status_code == 200 and error in body
+    forest.refresh_from_db()
+    assert getattr(forest, field) != value

@@ -49,3 +49,23 @@ def test_a_health_pull_stopped_by_its_time_limit_fails_with_a_clear_reason(tenan
         pulls.pull(tenant)
     pull = HealthPull.objects.get(tenant=tenant)
     assert pull.status == HealthPull.Status.FAILED and "time limit of 30 minutes" in pull.error
+
+
+def test_an_export_past_its_hard_limit_is_marked_failed_when_its_page_is_seen(client, forest, personas, settings):
+    from django.utils import timezone
+
+    long_ago = timezone.now() - timezone.timedelta(seconds=settings.EXPORT_SOFT_TIME_LIMIT + 600)
+    stuck = ExportJob.objects.create(
+        tenant=forest.tenant, kind="evidence", created_by=personas["auditor"], status="running", started=long_ago
+    )
+    recent = ExportJob.objects.create(
+        tenant=forest.tenant, kind="evidence", created_by=personas["auditor"], status="running",
+        started=timezone.now(),
+    )  # fmt: skip
+    client.force_login(personas["auditor"])
+    page = client.get(stuck.get_absolute_url(), HTTP_HX_REQUEST="true").content.decode()
+    stuck.refresh_from_db()
+    recent.refresh_from_db()
+    assert stuck.status == "failed" and "time limit of 30 minutes" in stuck.error and stuck.finished
+    assert "hx-trigger" not in page  # the page stops polling
+    assert recent.status == "running"

@@ -100,6 +100,25 @@ def _evidence(job: ExportJob, tmp: Path) -> None:
     job.manifest_sha256 = pack.manifest_sha256
 
 
+def fail_overdue(tenant=None, now=None) -> int:
+    """Mark failed the jobs still "running" past their hard time limit: the worker was killed or lost.
+
+    At the soft limit a job records its own failure; past the hard limit nothing in the job can, so the
+    pages (and the daily clean-up) do it, and the job's page stops polling.
+    """
+    now = now or timezone.now()
+    deadline = now - timezone.timedelta(seconds=settings.EXPORT_SOFT_TIME_LIMIT + settings.TIME_LIMIT_GRACE + 60)
+    overdue = ExportJob.objects.filter(status=ExportJob.Status.RUNNING, started__lt=deadline)
+    if tenant is not None:
+        overdue = overdue.filter(tenant=tenant)
+    minutes = round(settings.EXPORT_SOFT_TIME_LIMIT / 60)
+    return overdue.update(
+        status=ExportJob.Status.FAILED,
+        error=f"Stopped: it ran longer than its time limit of {minutes} minutes and its worker was ended.",
+        finished=now,
+    )
+
+
 def remove_expired_files(now=None, days: int | None = None) -> int:
     """Delete the files of exports finished more than `days` ago; the job rows stay as the record.
 
