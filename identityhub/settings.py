@@ -5,10 +5,12 @@ With nothing set the app runs on SQLite with a Celery broker on the local filesy
 """
 
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -55,12 +57,15 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served as our own static files
     "identityhub.reports",
     "identityhub.demo",  # the demo tenant of `make run` (bootstrap_demo); nothing imports it
+    "axes",  # login throttling (after the apps: its lockout template is ours)
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -70,6 +75,7 @@ MIDDLEWARE = [
     "identityhub.accounts.middleware.EntraSessionAgeMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out login into the lockout page
 ]
 
 ROOT_URLCONF = "identityhub.urls"
@@ -132,6 +138,28 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# Every task is bounded in time. At the soft limit Celery raises SoftTimeLimitExceeded inside the task, whose
+# job row then records the failure ("stopped after its time limit"); the hard limit, TIME_LIMIT_GRACE seconds
+# later, kills a worker process that did not stop. Seconds; the long jobs have their own (annotations).
+TASK_SOFT_TIME_LIMIT = env.int("TASK_SOFT_TIME_LIMIT", default=10 * 60)
+SCAN_SOFT_TIME_LIMIT = env.int("SCAN_SOFT_TIME_LIMIT", default=6 * 3600)  # a forest of millions of objects
+EXPORT_SOFT_TIME_LIMIT = env.int("EXPORT_SOFT_TIME_LIMIT", default=30 * 60)  # evidence pack, workbook
+BULK_SOFT_TIME_LIMIT = env.int("BULK_SOFT_TIME_LIMIT", default=2 * 3600)  # up to 5,000 guarded LDAP writes
+HEALTH_SOFT_TIME_LIMIT = env.int("HEALTH_SOFT_TIME_LIMIT", default=30 * 60)  # paged Graph reads with back-off
+WEBHOOK_SOFT_TIME_LIMIT = 60  # one delivery attempt: 3 s connect + 5 s read (rollout/webhooks.py)
+TIME_LIMIT_GRACE = 60
+CELERY_TASK_SOFT_TIME_LIMIT = TASK_SOFT_TIME_LIMIT
+CELERY_TASK_TIME_LIMIT = TASK_SOFT_TIME_LIMIT + TIME_LIMIT_GRACE
+CELERY_TASK_ANNOTATIONS = {
+    task: {"soft_time_limit": soft, "time_limit": soft + TIME_LIMIT_GRACE}
+    for task, soft in (
+        ("identityhub.scans.tasks.scan_forest", SCAN_SOFT_TIME_LIMIT),
+        ("identityhub.reports.tasks.run_export", EXPORT_SOFT_TIME_LIMIT),
+        ("identityhub.remediation.bulk.apply_run_task", BULK_SOFT_TIME_LIMIT),
+        ("identityhub.health.tasks.pull_tenant_health", HEALTH_SOFT_TIME_LIMIT),
+        ("identityhub.rollout.tasks.deliver_webhook", WEBHOOK_SOFT_TIME_LIMIT),
+    )
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "dispatch-due-scans": {"task": "identityhub.scans.tasks.dispatch_due_scans", "schedule": 300.0},
@@ -170,12 +198,24 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-# Password login (first) and Entra sign-in; plain backends, so login throttling can wrap them.
+# Password login and Entra sign-in, plain backends behind axes' login throttling.
+# Password guessing: after AXES_FAILURE_LIMIT wrong passwords for one username from one client address, that
+# pair is locked out (even with the right password) for AXES_COOLOFF_TIME, and every failure meanwhile starts
+# the cool-off again. Per pair, not per username alone, so nobody can lock a colleague out from elsewhere.
 AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out login before a password is checked
     "identityhub.accounts.backends.LocalPasswordBackend",
     "identityhub.accounts.backends.EntraBackend",
 ]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_SENSITIVE_PARAMETERS = ["password"]
+
 # Local (password) accounts: on by default; false leaves them to superusers only (break-glass).
 LOCAL_LOGIN = env.bool("LOCAL_LOGIN", default=True)
 
@@ -241,12 +281,30 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp): scripts, styles, fonts and fetches from this site only; no inline script
+# or style, no eval, no plugins, no framing. Pages keep their JavaScript in static/js, htmx its settings in a
+# <meta name="htmx-config"> (templates/base.html); images may also be data: URIs (Swagger UI's icons).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 # The read-only REST API (reports/api.py): tokens for service accounts, or the browser session.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: an anonymous call answers 401 with "WWW-Authenticate: Token".
-        "rest_framework.authentication.TokenAuthentication",
+        # Wrong tokens are counted per client address (API_BAD_TOKEN_RATE), before the throttles below.
+        "identityhub.reports.throttling.TokenAuthentication",
         # Entra access tokens issued for this app (Authorization: Bearer), when sign-in is configured.
         "identityhub.accounts.authentication.EntraBearerAuthentication",
         "rest_framework.authentication.SessionAuthentication",
@@ -255,14 +313,26 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "identityhub.reports.pagination.Pagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "PAGE_SIZE": 100,
+    "PAGE_SIZE": 100,  # identityhub.paging.API_PAGE_SIZE (the Pagination class sets it)
+    # Requests per user (token or session) and per anonymous client address; beyond: 429 with Retry-After.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "identityhub.reports.throttling.UserThrottle",
+        "identityhub.reports.throttling.AnonThrottle",
+    ],
 }
+API_USER_RATE = env.str("API_USER_RATE", default="1200/minute")
+API_ANON_RATE = env.str("API_ANON_RATE", default="60/minute")
+# Wrong or unknown tokens, per client address: past this every request with a token waits (429).
+API_BAD_TOKEN_RATE = env.str("API_BAD_TOKEN_RATE", default="10/minute")
 SPECTACULAR_SETTINGS = {
     "TITLE": "IdentityHub API",
     "DESCRIPTION": "Read-only, per tenant: the same roles as the pages. Authorization: Token <key>.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SWAGGER_UI_DIST": "SIDECAR",  # our static files, not a CDN: /api/docs/ works offline
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "identityhub.reports.api.add_error_responses",

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from identityhub.lib import cloudsync, graph
 from identityhub.tenants.models import Tenant
+from identityhub.timelimits import stopped_reason
 
 from . import matching
 from .models import GraphConnection, HealthPull, LicenceError, ProvisioningError, SyncSnapshot
@@ -104,6 +105,8 @@ def pull(tenant: Tenant, *, job: HealthPull | None = None, user=None) -> SyncSna
 def reason(exc: Exception) -> str:
     if isinstance(exc, graph.GraphError):
         return str(exc)
+    if stopped := stopped_reason(exc, settings.HEALTH_SOFT_TIME_LIMIT):
+        return stopped
     return f"Internal error ({exc.__class__.__name__}): {exc}"
 
 

@@ -7,8 +7,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
-from django_tables2 import RequestConfig
 
+from identityhub import paging
 from identityhub.lib import graph
 from identityhub.scans.models import Finding
 from identityhub.tenants.access import tenant_view
@@ -49,7 +49,7 @@ def health(request, tenant):
     errors = ProvisioningError.objects.filter(snapshot=snapshot).select_related("matched_finding")
     filterset = ProvisioningErrorFilter(request.GET, queryset=errors)
     table = ProvisioningErrorTable(filterset.qs, tenant=tenant)
-    RequestConfig(request, paginate={"per_page": 50}).configure(table)
+    paging.paginate(request, table)
     context = {"tenant": tenant, "snapshot": snapshot, "filter": filterset, "table": table}
     if request.htmx and request.htmx.target == "errors":
         return render(request, "health/health.html#errors", context)

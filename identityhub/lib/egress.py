@@ -1,9 +1,12 @@
 """HTTP to URLs that users typed (webhook receivers) without reaching the server's own network.
 
 A tenant admin who may add a webhook must not be able to make the worker POST to the cloud
-metadata service, a database port or an intranet page (server-side request forgery). The address
-is checked on the socket actually connected, after DNS, so a name that resolves to a private
-address, or re-resolves to one later (DNS rebinding), is refused too. Redirects are not followed.
+metadata service, a database port or an intranet page (server-side request forgery). The host is
+resolved first and every address it resolves to checked BEFORE any connection is opened (a refusal
+after connecting would tell whether the port is open); the connection then goes to an address that
+was checked, with no second lookup (DNS rebinding), and the connected peer is checked once more.
+A host that is not a valid host name (an invisible or right-to-left character, a label that IDNA
+refuses) is refused outright. Redirects are not followed.
 
 Plain Python: no Django import.
 """
@@ -11,8 +14,11 @@ Plain Python: no Django import.
 from __future__ import annotations
 
 import ipaddress
+import re
+import socket
 from urllib.parse import urlsplit
 
+import idna
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -22,8 +28,35 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".lan", ".corp", ".home.arpa", ".intranet")
 
 
+# One label of a DNS name (after IDNA): letters, digits, hyphens (not at either end), underscores.
+_LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
+
+
 class PrivateAddressError(requests.ConnectionError):
     """The URL leads to an address that is not on the public internet."""
+
+
+def host_error(url: str) -> str | None:
+    """Why the URL's host is not a valid internet host: an IP literal, or a DNS name (IDNA 2008 when not ASCII)."""
+    host = urlsplit(url).hostname or ""
+    if not host:
+        return "The URL has no host."
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+        return None
+    except ValueError:
+        pass
+    name = host.rstrip(".")
+    if not name.isascii():
+        try:
+            # IDNA 2008 as is, without UTS 46 mapping: that would silently drop invisible characters
+            # (a zero-width space), so the name shown would not be the name reached.
+            name = idna.encode(name.lower()).decode("ascii")
+        except idna.IDNAError:
+            name = None
+    if not name or len(name) > 253 or not all(_LABEL.fullmatch(label) for label in name.split(".")):
+        return f"{host!r} is not a valid internet host name."
+    return None
 
 
 def is_public_address(address: str) -> bool:
@@ -51,11 +84,37 @@ class _Refused(OSError):
     """Raised inside urllib3 (which wraps socket errors); the adapter turns it into PrivateAddressError."""
 
 
+def resolve_public(host: str, port: int, lookup=None) -> list[str]:
+    """The addresses `host` resolves to, all of them public; otherwise refused, before any connection."""
+    infos = (lookup or socket.getaddrinfo)(host, port, 0, socket.SOCK_STREAM)
+    addresses = list(dict.fromkeys(info[4][0] for info in infos))
+    private = [address for address in addresses if not is_public_address(address)]
+    if private:
+        raise _Refused(f"{host} is at {private[0]}, which is not a public internet address: refused.")
+    return addresses
+
+
 class _PublicOnly:
-    """Mixed into urllib3's connections: refuse a socket whose peer is not a public address."""
+    """Mixed into urllib3's connections: resolve and check first, connect to a checked address, check the peer."""
 
     def _new_conn(self):
-        sock = super()._new_conn()
+        name = self._dns_host
+        try:
+            addresses = resolve_public(name, self.port)
+        except socket.gaierror:
+            return super()._new_conn()  # urllib3 reports the failed lookup in its own words
+        failure = None
+        for address in addresses:
+            self._dns_host = address  # the address just checked: no second lookup
+            try:
+                sock = super()._new_conn()
+                break
+            except OSError as exc:
+                failure = exc
+            finally:
+                self._dns_host = name
+        else:
+            raise failure
         peer = sock.getpeername()[0]
         if not is_public_address(peer):
             sock.close()

@@ -17,15 +17,16 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 from django_tables2 import RequestConfig
 
+from identityhub import badinput, paging
 from identityhub.tenants.access import tenant_view
 
 from . import actions, exceptions, exports, planned
 from .filters import ChangeFilter, WaiverFilter
+from .forms import RejectForm, error_text
 from .models import Change, Waiver
 from .tables import ChangeTable, WaiverTable
 
 TEMPLATE = "remediation/change_list.html"
-PER_PAGE = 50
 CHUNK = 2000
 # Changes that were written to AD: still in force, or undone since by a later change.
 WRITTEN = (Change.Result.APPLIED, Change.Result.REVERTED)
@@ -64,7 +65,7 @@ def _list_context(request, tenant, filterset, table) -> dict:
 def change_list(request, tenant):
     filterset = _filtered(request, tenant)
     table = _table(request, filterset.qs)
-    RequestConfig(request, paginate={"per_page": PER_PAGE}).configure(table)
+    paging.paginate(request, table)
     context = _list_context(request, tenant, filterset, table)
     context["planned"] = planned.pending(tenant).count()
     template = TEMPLATE + "#changes" if request.htmx and request.htmx.target == "changes" else TEMPLATE
@@ -155,8 +156,15 @@ def change_approve(request, tenant, change_id):
 @require_POST
 @tenant_view("edit")
 def change_reject(request, tenant, change_id):
-    reason = (request.POST.get("reason") or (request.htmx.prompt if request.htmx else "") or "").strip()
-    return _decide(request, tenant, change_id, lambda change: actions.reject(change, request.user, reason), "Rejected")
+    form = RejectForm({"reason": request.POST.get("reason") or (request.htmx.prompt if request.htmx else "") or ""})
+
+    def reject(change):
+        if not form.is_valid():  # refused like any other reason the change cannot be rejected
+            badinput.refused(request, "reject reason", form.errors)
+            raise actions.ActionRefused([error_text(form)])
+        return actions.reject(change, request.user, form.cleaned_data["reason"])
+
+    return _decide(request, tenant, change_id, reject, "Rejected")
 
 
 @require_GET
@@ -196,7 +204,7 @@ def waiver_list(request, tenant):
     queryset = Waiver.objects.filter(tenant=tenant).select_related("finding__tenant", "created_by")
     filterset = WaiverFilter(request.GET, queryset=queryset)
     table = WaiverTable(filterset.qs)
-    RequestConfig(request, paginate={"per_page": PER_PAGE}).configure(table)
+    paging.paginate(request, table)
     context = _list_context(request, tenant, filterset, table)
     template = "remediation/waiver_list.html"
     if request.htmx and request.htmx.target == "waivers":

@@ -4,14 +4,15 @@ from django.contrib import messages
 from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.dateparse import parse_date
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from identityhub import badinput, filtering, paging
 from identityhub.scans.filters import FindingFilter
 from identityhub.scans.models import Finding
 from identityhub.tenants.access import tenant_view
 
-from . import actions, bulk, exceptions
+from . import actions, bulk
+from .forms import EditForm, WaiverForm
 from .models import ApplyRun, Change
 
 ACTIONS_TEMPLATE = "remediation/finding_actions.html"
@@ -38,8 +39,12 @@ def finding_edit(request, tenant, finding_id):
     finding = _finding(tenant, finding_id)
     if request.method == "GET":
         return _cell(request, finding, "edit-form", value=finding.suggestion or finding.value)
-    value = request.POST.get("value", "")
-    return _run(request, finding, Change.Action.EDIT, value)
+    form = EditForm(request.POST)
+    if not form.is_valid():
+        badinput.refused(request, "edit value", form.errors)
+        typed = request.POST.get("value", "").replace("\x00", "")
+        return _cell(request, finding, "edit-form", value=typed, form=form)
+    return _run(request, finding, Change.Action.EDIT, form.cleaned_data["value"])
 
 
 @require_POST
@@ -68,22 +73,18 @@ def _run(request, finding, action, value=None):
 @tenant_view("edit")
 def finding_waive(request, tenant, finding_id):
     finding = _finding(tenant, finding_id)
-    limits = {"latest_expiry": exceptions.latest_expiry()}
     if request.method == "GET":
-        return _cell(request, finding, "waive-form", **limits)
-    # A refused form comes back as typed: the justification is not lost to a wrong date.
-    typed = {"justification": request.POST.get("justification", ""), "expires_text": request.POST.get("expires_on", "")}
+        return _cell(request, finding, "waive-form", form=WaiverForm(finding=finding))
+    # A refused form comes back as typed (a bound form): the justification is not lost to a wrong date.
+    form = WaiverForm(request.POST, finding=finding)
+    if not form.is_valid():
+        badinput.refused(request, "exception", form.errors)
+        return _cell(request, finding, "waive-form", form=form)
     try:
-        expires_on = parse_date(typed["expires_text"] or "")
-    except ValueError:  # well formed but impossible, e.g. 2026-02-30
-        expires_on = None
-    if expires_on is None:
-        refused = ["Give the date the exception expires."]
-        return _cell(request, finding, "waive-form", refused=refused, **typed, **limits)
-    try:
-        waiver = actions.waive(finding, request.user, typed["justification"], expires_on)
+        data = form.cleaned_data
+        waiver = actions.waive(finding, request.user, data["justification"], data["expires_on"])
     except actions.ActionRefused as exc:
-        return _cell(request, finding, "waive-form", refused=exc.reasons, **typed, **limits)
+        return _cell(request, finding, "waive-form", form=form, refused=exc.reasons)
     finding.refresh_from_db()
     return _cell(request, finding, "outcome", waiver=waiver)
 
@@ -108,11 +109,18 @@ def change_undo(request, tenant, change_id):
 # ---------------------------------------------------------------------------
 
 
+class SelectionRefused(Exception):
+    """A "every row matching the filter" selection whose filter does not validate: it would select more."""
+
+
 def _selected(request, tenant):
     """The findings chosen on the list: ticked rows, or every row matching the filter shown."""
     queryset = Finding.objects.filter(tenant=tenant).select_related("forest")
     if request.POST.get("scope") == "filter":
-        return FindingFilter(bulk.filter_params(request.POST.get("filter", "")), queryset=queryset, tenant=tenant).qs
+        filterset = FindingFilter(bulk.filter_params(request.POST.get("filter", "")), queryset=queryset, tenant=tenant)
+        if errors := filtering.refusals(filterset):
+            raise SelectionRefused(filtering.refusal_text(errors))
+        return filterset.qs
     ids = [int(i) for i in request.POST.getlist("select") + request.POST.get("ids", "").split(",") if i.isdigit()]
     return queryset.filter(pk__in=ids)
 
@@ -123,17 +131,24 @@ def bulk_preview(request, tenant):
     action = request.POST.get("action", "")
     if action not in bulk.ACTIONS:
         return HttpResponseBadRequest("Choose a bulk action.")
-    selected = _selected(request, tenant)
-    if not selected.exists():
-        # Nothing ticked (or nothing matches): back to the same list, saying why, not an empty preview.
-        messages.error(request, "Nothing to preview: tick the findings to change, or choose all matching the filter.")
-        return redirect(reverse("finding-list", args=[tenant.slug]) + "?" + request.POST.get("filter", ""))
-    rows = bulk.preview(selected, action)
+    try:
+        selected = _selected(request, tenant)
+        if not selected.exists():
+            # Nothing ticked (or nothing matches): back to the same list, saying why, not an empty preview.
+            messages.error(
+                request, "Nothing to preview: tick the findings to change, or choose all matching the filter."
+            )
+            return redirect(reverse("finding-list", args=[tenant.slug]) + "?" + request.POST.get("filter", ""))
+        rows = bulk.preview(selected, action)
+    except SelectionRefused as exc:
+        return _refuse_selection(request, exc)
     context = {
         "tenant": tenant,
         "action": action,
         "action_label": bulk.ACTIONS[action],
         "rows": rows,
+        # Every row is vetted and counted; the table shows the first page of them (a filter may match thousands).
+        "shown": rows[: paging.MAX_PAGE_SIZE],
         "ready": [r for r in rows if not r.refused],
         "ids": ",".join(str(r.finding.pk) for r in rows if not r.refused),
     }
@@ -146,8 +161,17 @@ def bulk_apply(request, tenant):
     action = request.POST.get("action", "")
     if action not in bulk.ACTIONS:
         return HttpResponseBadRequest("Choose a bulk action.")
-    run = bulk.start(tenant, request.user, action, list(_selected(request, tenant).values_list("pk", flat=True)))
+    try:
+        finding_ids = list(_selected(request, tenant).values_list("pk", flat=True))
+    except SelectionRefused as exc:
+        return _refuse_selection(request, exc)
+    run = bulk.start(tenant, request.user, action, finding_ids)
     return redirect(run)
+
+
+def _refuse_selection(request, exc: SelectionRefused):
+    badinput.refused(request, "bulk selection", str(exc))
+    return HttpResponseBadRequest(f"Nothing selected: the filter is not valid ({exc}). Fix it on the list first.")
 
 
 @require_GET

@@ -6,9 +6,12 @@ import logging
 import tempfile
 from pathlib import Path
 
+from django.conf import settings
 from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
+
+from identityhub.timelimits import stopped_reason
 
 from . import datasets, evidence
 from .models import ExportJob
@@ -52,9 +55,13 @@ def execute(job_id: int) -> ExportJob | None:
             else:
                 _evidence(job, Path(tmp))
     except Exception as exc:
-        log.exception("export job %s failed", job_id)
+        stopped = stopped_reason(exc, settings.EXPORT_SOFT_TIME_LIMIT)
+        if stopped:
+            log.warning("export job %s: %s", job_id, stopped)
+        else:
+            log.exception("export job %s failed", job_id)
         ExportJob.objects.filter(pk=job_id).update(
-            status=ExportJob.Status.FAILED, error=f"{type(exc).__name__}: {exc}", finished=timezone.now()
+            status=ExportJob.Status.FAILED, error=stopped or f"{type(exc).__name__}: {exc}", finished=timezone.now()
         )
         return ExportJob.objects.get(pk=job_id)
     job.status, job.progress, job.stage, job.finished = ExportJob.Status.COMPLETED, 100, "done", timezone.now()
@@ -93,14 +100,31 @@ def _evidence(job: ExportJob, tmp: Path) -> None:
     job.manifest_sha256 = pack.manifest_sha256
 
 
+def fail_overdue(tenant=None, now=None) -> int:
+    """Mark failed the jobs still "running" past their hard time limit: the worker was killed or lost.
+
+    At the soft limit a job records its own failure; past the hard limit nothing in the job can, so the
+    pages (and the daily clean-up) do it, and the job's page stops polling.
+    """
+    now = now or timezone.now()
+    deadline = now - timezone.timedelta(seconds=settings.EXPORT_SOFT_TIME_LIMIT + settings.TIME_LIMIT_GRACE + 60)
+    overdue = ExportJob.objects.filter(status=ExportJob.Status.RUNNING, started__lt=deadline)
+    if tenant is not None:
+        overdue = overdue.filter(tenant=tenant)
+    minutes = round(settings.EXPORT_SOFT_TIME_LIMIT / 60)
+    return overdue.update(
+        status=ExportJob.Status.FAILED,
+        error=f"Stopped: it ran longer than its time limit of {minutes} minutes and its worker was ended.",
+        finished=now,
+    )
+
+
 def remove_expired_files(now=None, days: int | None = None) -> int:
     """Delete the files of exports finished more than `days` ago; the job rows stay as the record.
 
     Exports hold a tenant's whole directory picture: they are not kept for ever (EXPORT_RETENTION_DAYS).
     The row keeps who asked, when, the filter and the manifest digest; the page says to export again.
     """
-    from django.conf import settings
-
     now = now or timezone.now()
     days = settings.EXPORT_RETENTION_DAYS if days is None else days
     expired = ExportJob.objects.filter(finished__lt=now - timezone.timedelta(days=days), files_removed__isnull=True)

@@ -1,9 +1,11 @@
 from rest_framework.pagination import PageNumberPagination
 
+from identityhub.paging import API_MAX_PAGE_SIZE, API_PAGE_SIZE
+
 
 class Pagination(PageNumberPagination):
-    """?page=N, and ?page_size= up to 1000 (100 by default)."""
+    """?page=N, and ?page_size= up to API_MAX_PAGE_SIZE (API_PAGE_SIZE by default); a page that is not there: 404."""
 
-    page_size = 100
+    page_size = API_PAGE_SIZE
     page_size_query_param = "page_size"
-    max_page_size = 1000
+    max_page_size = API_MAX_PAGE_SIZE

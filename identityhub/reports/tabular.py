@@ -2,7 +2,8 @@
 
 A dataset is a header plus an iterator of rows (lists of cells). CSV cells that a spreadsheet would run
 as a formula get a leading apostrophe, as the change-log CSV does (remediation/exports.py); XLSX cells
-are always written as text, so there a value stays exactly what AD holds.
+are always written as text, so there a value stays exactly what AD holds, up to Excel's limit of
+characters in a cell (a longer one is clipped with a marker; the CSV export has it whole).
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ from openpyxl.utils import get_column_letter
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 ROWS_PER_CHUNK = 500  # CSV rows per chunk of the streamed response
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# Excel holds at most 32,767 characters in a cell ("Excel specifications and limits", support.microsoft.com).
+XLSX_CELL_CHARS = 32_767
+# Characters of one value the evidence PDF lays out: WeasyPrint's table layout grows faster than the text.
+PDF_CELL_CHARS = 1_000
 
 
 def text(value) -> str:
@@ -34,6 +39,15 @@ def text(value) -> str:
     if isinstance(value, list | tuple):
         return "\n".join(text(v) for v in value)
     return str(value)
+
+
+def clip(value, limit: int) -> str:
+    """`value` as text of at most `limit` characters: a longer one is cut and says how long it was."""
+    out = text(value)
+    if len(out) <= limit:
+        return out
+    marker = f" … ({len(out):,} characters in all; the CSV has the whole value)"
+    return out[: limit - len(marker)] + marker
 
 
 _FORMULA_CHARS = frozenset("".join(FORMULA_START))
@@ -89,7 +103,7 @@ def sheet_title(title: str, taken: set[str]) -> str:
 
 def xlsx_cell(sheet, value):
     """A text cell (never a formula), with characters XML cannot hold written as \\xNN."""
-    out = ILLEGAL_CHARACTERS_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", text(value))
+    out = clip(ILLEGAL_CHARACTERS_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", text(value)), XLSX_CELL_CHARS)
     cell = WriteOnlyCell(sheet, value=out)
     cell.data_type = "s"
     return cell

@@ -11,4 +11,5 @@ def run_export(job_id: int) -> str | None:
 
 @shared_task
 def remove_expired_exports() -> int:
+    jobs.fail_overdue()
     return jobs.remove_expired_files()

@@ -37,6 +37,7 @@ def list_export(list_name: str, fmt: str):
 @require_GET
 @tenant_view("export")
 def reports(request, tenant):
+    jobs.fail_overdue(tenant)
     export_jobs = ExportJob.objects.for_user(request.user).filter(tenant=tenant).select_related("created_by")[:50]
     return render(request, "reports/reports.html", {"tenant": tenant, "jobs": export_jobs})
 
@@ -59,6 +60,7 @@ def _job(request, tenant, job_id) -> ExportJob:
 @require_GET
 @tenant_view("export")
 def export_job(request, tenant, job_id):
+    jobs.fail_overdue(tenant)
     job = _job(request, tenant, job_id)
     template = "reports/export_job.html#progress" if request.htmx else "reports/export_job.html"
     context = {"tenant": tenant, "job": job, "retention_days": settings.EXPORT_RETENTION_DAYS}

@@ -65,6 +65,8 @@ class WebhookForm(forms.ModelForm):
 
     def clean_url(self):
         url = self.cleaned_data["url"]
+        if invalid := egress.host_error(url):  # e.g. a right-to-left override hidden in the name
+            raise forms.ValidationError(invalid)
         # The worker checks the address it connects to; this only catches the plain cases early.
         reason = None if settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES else egress.local_host_reason(url)
         if reason:

@@ -91,19 +91,10 @@ def attempt(delivery_id: int) -> int | None:
     if delivery.webhook.secret:
         headers[SIGNATURE_HEADER] = signature(delivery.webhook.secret, body)
     status_code, error, permanent = None, "", False
-    try:
-        with egress.session(allow_private=settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES) as http:
-            response = http.post(
-                delivery.webhook.url, data=body, headers=headers, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
-                allow_redirects=False,
-            )  # fmt: skip
-        status_code = response.status_code
-        if not 200 <= status_code < 300:
-            error = f"HTTP {status_code}: {response.text[:200]}"
-    except egress.PrivateAddressError as exc:
-        error, permanent = f"{exc} (WEBHOOK_ALLOW_PRIVATE_ADDRESSES is off)"[:500], True
-    except requests.RequestException as exc:
-        error = f"{exc.__class__.__name__}: {exc}"[:500]
+    if invalid := egress.host_error(delivery.webhook.url):  # saved before the form checked it: retrying cannot help
+        error, permanent = invalid[:500], True
+    else:
+        status_code, error, permanent = _post(delivery, body, headers)
     now = timezone.now()
     attempts = delivery.attempts + 1
     fields = {"attempts": attempts, "status_code": status_code, "error": error, "last_attempt_at": now}
@@ -119,6 +110,27 @@ def attempt(delivery_id: int) -> int | None:
     if error:
         log.info("webhook delivery %s to %s failed (attempt %s): %s", delivery.pk, delivery.webhook, attempts, error)
     return wait
+
+
+def _post(delivery: WebhookDelivery, body: bytes, headers: dict) -> tuple[int | None, str, bool]:
+    """One POST: (HTTP status, error, whether the error is permanent)."""
+    status_code, error, permanent = None, "", False
+    try:
+        with egress.session(allow_private=settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES) as http:
+            response = http.post(
+                delivery.webhook.url, data=body, headers=headers, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+                allow_redirects=False,
+            )  # fmt: skip
+        status_code = response.status_code
+        if not 200 <= status_code < 300:
+            error = f"HTTP {status_code}: {response.text[:200]}"
+    except egress.PrivateAddressError as exc:
+        error, permanent = f"{exc} (WEBHOOK_ALLOW_PRIVATE_ADDRESSES is off)"[:500], True
+    except (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema) as exc:  # the same every time
+        error, permanent = f"{exc.__class__.__name__}: {exc}"[:500], True
+    except requests.RequestException as exc:
+        error = f"{exc.__class__.__name__}: {exc}"[:500]
+    return status_code, error, permanent
 
 
 def requeue_overdue(now=None) -> int:

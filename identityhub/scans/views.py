@@ -4,8 +4,8 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
-from django_tables2 import RequestConfig
 
+from identityhub import paging
 from identityhub.lib import rules
 from identityhub.tenants.access import get_forest_for_user, tenant_view
 
@@ -36,7 +36,7 @@ def finding_list(request, tenant):
     if tenant.forests.count() < 2:
         hidden += ("forest",)  # one forest: the column would repeat its name on every row
     table = FindingTable(findings, exclude=hidden)
-    RequestConfig(request, paginate={"per_page": 50}).configure(table)
+    paging.paginate(request, table)
     table.holders = holders.other_holders([row.record for row in table.paginated_rows], tenant)
     rule_counts = list(findings.order_by().values("rule", "severity").annotate(n=Count("id")).order_by("-n", "rule"))
     context = {

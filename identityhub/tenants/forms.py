@@ -7,15 +7,23 @@ from identityhub.lib.directory import DirectorySettings
 
 from .models import Forest
 
+# Far longer than any DN a directory builds (an RDN value is at most 64 characters), short enough that
+# parsing, scanning with and printing it (the evidence pack) stay cheap.
+DN_MAX_CHARS = 2048
+
 
 def _validate_dns(text: str, label: str) -> None:
     for line in (line.strip() for line in text.splitlines()):
         if not line:
             continue
+        if len(line) > DN_MAX_CHARS:
+            raise forms.ValidationError(
+                f"{label}: a DN of {len(line):,} characters ({line[:40]!r}…); at most {DN_MAX_CHARS:,}."
+            )
         try:
             parse_dn(line)
         except LDAPInvalidDnError as exc:
-            raise forms.ValidationError(f"{label}: {line!r} is not a valid DN.") from exc
+            raise forms.ValidationError(f"{label}: {line[:200]!r} is not a valid DN.") from exc
 
 
 class ForestForm(forms.ModelForm):

@@ -4,10 +4,24 @@ import os
 import secrets
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from identityhub.demo import story
+
+
+def _check_password(password: str | None, user) -> None:
+    """ADMIN_PASSWORD must pass the project's password validators (AUTH_PASSWORD_VALIDATORS), like any other."""
+    if not password:
+        return
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise CommandError(
+            f"ADMIN_PASSWORD is refused: {' '.join(exc.messages)} Set a stronger one, or unset it for a generated one."
+        ) from None
 
 
 class Command(BaseCommand):
@@ -18,6 +32,7 @@ class Command(BaseCommand):
         User = get_user_model()
         admin = User.objects.filter(username="admin").first()
         if admin is None:
+            _check_password(os.environ.get("ADMIN_PASSWORD"), User(username="admin", email="admin@example.invalid"))
             password = os.environ.get("ADMIN_PASSWORD") or secrets.token_urlsafe(12)
             admin = User.objects.create_superuser("admin", "admin@example.invalid", password)
             shown = "from ADMIN_PASSWORD" if os.environ.get("ADMIN_PASSWORD") else password

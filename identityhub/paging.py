@@ -1,0 +1,49 @@
+"""Page sizes of every list, in the pages and the API: one place, so no request can ask for an unbounded page.
+
+A list page renders each row it shows (≈2.6 ms a finding), so `?per_page=100000000` must not mean a hundred
+million rows. Any `per_page` the pages receive is brought to one of PAGE_SIZES (at most MAX_PAGE_SIZE); a
+page number past the end shows the last page, one that is not a positive number the first. The API allows
+larger pages (a script reads them, nothing is rendered) up to API_MAX_PAGE_SIZE.
+"""
+
+from django.core.paginator import Paginator
+
+# The page sizes a list offers (the findings list's chooser uses these); the largest is the maximum.
+PAGE_SIZES = (25, 50, 100, 200)
+MAX_PAGE_SIZE = PAGE_SIZES[-1]
+DEFAULT_PAGE_SIZE = 50
+# The REST API: ?page_size= up to this (100 by default).
+API_PAGE_SIZE = 100
+API_MAX_PAGE_SIZE = 1000
+
+
+def _int(text) -> int | None:
+    try:
+        return int(str(text).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+def page_size(requested, default: int = DEFAULT_PAGE_SIZE) -> int:
+    """The allowed page size for a requested one: the smallest of PAGE_SIZES that holds it, at most the maximum.
+
+    Missing, non-numeric, zero or negative: the list's default.
+    """
+    number = _int(requested)
+    if number is None or number < 1:
+        return default
+    return next((size for size in PAGE_SIZES if size >= number), MAX_PAGE_SIZE)
+
+
+def paginate(request, table, default: int = DEFAULT_PAGE_SIZE):
+    """Sort and page a django-tables2 table from the request's ?sort=, ?page= and ?per_page=, within the bounds."""
+    order_by = request.GET.getlist(table.prefixed_order_by_field)
+    if order_by:
+        table.order_by = order_by
+    table.request = request
+    per_page = page_size(request.GET.get(table.prefixed_per_page_field), default)
+    table.paginator = Paginator(table.rows, per_page)
+    # get_page: a page past the end is the last one; zero, negative or not a number is the first.
+    number = _int(request.GET.get(table.prefixed_page_field))
+    table.page = table.paginator.get_page(number if number and number > 0 else 1)
+    return table
