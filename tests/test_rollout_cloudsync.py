@@ -1,6 +1,8 @@
 """Step 7 reads the sync engine in use, and the optional "Ready to license" checkpoint, from real
 pulls of the TLS Graph stand-in and scans stored in PostgreSQL."""
 
+import uuid
+
 import pytest
 from django.utils import timezone
 
@@ -123,7 +125,11 @@ def test_ready_to_license_checks_usage_locations_and_licence_errors(tenant, fore
 
     # Fixed on both sides, with Uma excepted: the checkpoint holds and lists the exception.
     Finding.objects.filter(tenant=tenant, rule="usagelocation.invalid").update(status=Finding.Status.EXCEPTED)
-    scan(forest, [users[0], ad_user("Bob", upn="bob@acme.com", country="FR"), users[2], users[3]])
+    bob = users[1]
+    fixed_bob = ad_user(
+        "Bob", upn="bob@acme.com", country="FR", guid=uuid.UUID(bytes_le=bob.attributes["objectguid"][0])
+    )
+    scan(forest, [users[0], fixed_bob, users[2], users[3]])  # the same Bob (GUID), now with a country
     for u in standin.state.users:
         u["licenseAssignmentStates"], u["usageLocation"] = [], "DE"
     pulls.pull(tenant)
