@@ -91,7 +91,7 @@ def test_dates_have_one_format_and_durations_read_like_durations(client, persona
     local = timezone.localtime(scan.created)
     shown = f"{local.day} {local:%b %Y %H:%M}"  # "29 Nov 2026 14:05", the one format
     assert shown in client.get(f"{finding_url(demo_forest)}").content.decode()
-    for url in ("/t/acme/scans/", "/t/acme/reports/", "/t/acme/health/"):
+    for url in ("/t/acme/scans/", "/t/acme/reports/", "/t/acme/health/", "/t/acme/changes/", "/t/acme/exceptions/"):
         body = client.get(url).content.decode()
         assert not re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}|[ap]\.m\.", body), url
 

@@ -37,7 +37,9 @@ def finding_actions(request, tenant, finding_id):
 def finding_edit(request, tenant, finding_id):
     finding = _finding(tenant, finding_id)
     if request.method == "GET":
-        return _cell(request, finding, "edit-form", value=finding.suggestion or finding.value)
+        # A duplicate needs another value, not its own back: start empty (the holders are listed).
+        start = "" if finding.rule.startswith("duplicate.") else finding.value
+        return _cell(request, finding, "edit-form", value=finding.suggestion or start)
     value = request.POST.get("value", "")
     return _run(request, finding, Change.Action.EDIT, value)
 
