@@ -91,7 +91,7 @@ def test_dates_have_one_format_and_durations_read_like_durations(client, persona
     local = timezone.localtime(scan.created)
     shown = f"{local.day} {local:%b %Y %H:%M}"  # "29 Nov 2026 14:05", the one format
     assert shown in client.get(f"{finding_url(demo_forest)}").content.decode()
-    for url in ("/t/acme/scans/", "/t/acme/reports/", "/t/acme/health/"):
+    for url in ("/t/acme/scans/", "/t/acme/reports/", "/t/acme/health/", "/t/acme/changes/", "/t/acme/exceptions/"):
         body = client.get(url).content.decode()
         assert not re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}|[ap]\.m\.", body), url
 
@@ -119,3 +119,15 @@ def test_a_bulk_preview_of_nothing_goes_back_to_the_list_saying_why(client, pers
     assert response.status_code == 302 and response["Location"] == "/t/acme/findings/?severity=blocking"
     body = client.get(response["Location"]).content.decode()
     assert "Nothing to preview" in body
+
+
+def test_a_write_that_fails_gives_the_actions_back(client, personas, demo_forest):
+    # demo_forest here points at 127.0.0.11 with no DC of its own: the write is refused, nothing written.
+    finding = Finding.objects.filter(status="open").exclude(suggestion=None).exclude(suggestion="").first()
+    client.force_login(personas["admin"])
+    body = client.post(
+        f"/t/acme/findings/{finding.pk}/edit/", {"value": finding.suggestion}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert "Back to the actions" in body and 'class="badge red"' in body
+    again = client.get(f"/t/acme/findings/{finding.pk}/actions/", HTTP_HX_REQUEST="true").content.decode()
+    assert ">Fix</button>" in again

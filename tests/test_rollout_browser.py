@@ -74,6 +74,7 @@ def test_a_lead_reads_the_portfolio_and_signs_off_on_the_rollout_page(live_serve
     assert page.get_attribute("#crit-test-group", "data-state") == "met"
     assert page.get_attribute("#crit-no-blocking", "data-state") == "not_met"
     assert page.get_attribute("#crit-forests-scanned", "data-state") == "met"
+    page.wait_for_function("() => window.Chart && Chart.getChart('burn-down-chart')")  # the script has run
     # Each scan, then the open findings now.
     assert page.evaluate("() => Chart.getChart('burn-down-chart').data.datasets[0].data") == [2, 1, 1]
     assert "PHS: design review 3 Nov" in page.inner_text("#crit-auth-method")

@@ -28,7 +28,7 @@ def values_html(values):
 class ChangeTable(tables.Table):
     """The change log. Each row has an id, so an approve/reject answer can replace it in place."""
 
-    created = tables.DateTimeColumn(verbose_name="Time", format="Y-m-d H:i", attrs={"td": {"class": "nowrap"}})
+    created = tables.DateTimeColumn(verbose_name="Time", attrs={"td": {"class": "nowrap"}})  # the one format
     requested_by = tables.Column(verbose_name="User", order_by=("requested_by__username",))
     forest = tables.Column(accessor="forest__name", verbose_name="Forest")
     dn = tables.Column(verbose_name="Object", attrs={"td": {"class": "mono"}})
@@ -93,9 +93,9 @@ class WaiverTable(tables.Table):
     dn = tables.Column(accessor="finding__dn", verbose_name="Object")
     value = tables.Column(accessor="finding__value", verbose_name="Value", attrs={"td": {"class": "mono"}})
     justification = tables.Column()
-    expires_on = tables.DateColumn(verbose_name="Expires", format="Y-m-d")
+    expires_on = tables.DateColumn(verbose_name="Expires")
     created_by = tables.Column(verbose_name="By", order_by=("created_by__username",))
-    created = tables.DateTimeColumn(verbose_name="Granted", format="Y-m-d H:i")
+    created = tables.DateTimeColumn(verbose_name="Granted")
     state = tables.Column(accessor="reopened_at", verbose_name="State", order_by=("expires_on",), empty_values=())
     revoke = tables.TemplateColumn(
         template_code=(

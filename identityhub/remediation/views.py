@@ -38,7 +38,9 @@ def finding_actions(request, tenant, finding_id):
 def finding_edit(request, tenant, finding_id):
     finding = _finding(tenant, finding_id)
     if request.method == "GET":
-        return _cell(request, finding, "edit-form", value=finding.suggestion or finding.value)
+        # A duplicate needs another value, not its own back: start empty (the holders are listed).
+        start = "" if finding.rule.startswith("duplicate.") else finding.value
+        return _cell(request, finding, "edit-form", value=finding.suggestion or start)
     form = EditForm(request.POST)
     if not form.is_valid():
         badinput.refused(request, "edit value", form.errors)
