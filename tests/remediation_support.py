@@ -36,6 +36,10 @@ class Sandbox:
     def set(self, dn, attribute, values):
         assert self.conn.modify(dn, {attribute: [(ldap3.MODIFY_REPLACE, values)]})
 
+    def reconnect(self):
+        """After the DC was killed and restarted: the old connection died with it."""
+        self.conn = self.lab.connection()
+
     def close(self):
         for dn in reversed(self.dns):
             self.conn.delete(dn)

@@ -1,6 +1,7 @@
 """What an admin can do to a finding: edit, remove, accept, waive; and undo, approve, reject.
 
-Every write is one guarded LDAP modify (lib.directory.guarded_modify) recorded as a Change.
+Every write is one guarded LDAP modify (lib.directory.guarded_modify) recorded as a Change
+(writing.apply_change: every outcome, including a lost connection, ends in a true result).
 """
 
 from __future__ import annotations
@@ -8,13 +9,13 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from identityhub.lib import directory, rules
+from identityhub.lib import rules
 from identityhub.scans.models import Finding
 from identityhub.scans.pipeline import context_for
-from identityhub.scans.sources import RULE_ATTRIBUTES, directory_settings
 
 from .models import Change, Waiver
-from .recheck import current_snapshot, is_taken_for, refresh_object
+from .recheck import current_snapshot, is_taken_for
+from .writing import _record, apply_change
 
 # Attributes whose removal leaves the object without a value it needs.
 SINGLE_VALUED = {"userprincipalname", "mail", "mailnickname", "displayname", "samaccountname", "targetaddress"}
@@ -135,48 +136,11 @@ def reopen_expired_waivers(today=None) -> int:
     return count
 
 
-def apply_change(change: Change, *, duplicates: bool = True) -> Change:
-    """Write one change to AD, guarded; record what happened; re-check the object from AD."""
-    settings = directory.for_writing(directory_settings(change.forest), change.dn)
-    try:
-        conn = directory.connect(settings)
-    except directory.DirectoryError as exc:
-        return _record(change, Change.Result.REFUSED, str(exc))
-    try:
-        try:
-            directory.guarded_modify(conn, change.dn, change.attribute, change.old_values, change.new_values)
-        except directory.ConflictError as exc:
-            _record(change, Change.Result.CONFLICT, str(exc), current_values=exc.current)
-        except directory.DirectoryError as exc:
-            return _record(change, Change.Result.REFUSED, str(exc))
-        else:
-            _record(change, Change.Result.APPLIED, "", applied_at=timezone.now())
-            if change.reverts_id:
-                reverted = Change.objects.get(pk=change.reverts_id)
-                reverted.result = Change.Result.REVERTED
-                reverted.save(update_fields=["result"])
-        # After a write, and after a conflict too: the findings then show what AD holds now,
-        # so a retry starts from the current value.
-        entry = directory.read_values(conn, change.dn, RULE_ATTRIBUTES)
-    finally:
-        conn.unbind()
-    refresh_object(change.forest, entry, change.guid, duplicates=duplicates)
-    return change
-
-
-def _record(change: Change, result: str, error: str, **fields) -> Change:
-    change.result, change.error = result, error
-    for name, value in fields.items():
-        setattr(change, name, value)
-    change.save(update_fields=["result", "error", *fields])
-    return change
-
-
 def undo(change: Change, user) -> Change:
     """A new guarded change the other way; it conflicts if the value moved on since."""
     if change.result != Change.Result.APPLIED or change.action == Change.Action.ACCEPT:
         raise ActionRefused(["Only an applied edit or removal can be undone."])
-    if change.undone_by.filter(result__in=Change.OPEN_RESULTS).exists():
+    if change.undone_by.filter(result__in=(*Change.OPEN_RESULTS, Change.Result.UNKNOWN)).exists():
         raise ActionRefused(["An undo of this change is already waiting."])
     waiting = change.tenant.require_approval
     back = Change.objects.create(

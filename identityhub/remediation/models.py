@@ -67,8 +67,17 @@ class Change(models.Model):
         REFUSED = "refused", "Refused"
         REJECTED = "rejected", "Rejected by approver"
         REVERTED = "reverted", "Reverted"
+        # The modify was sent and the connection lost before AD's answer: a re-read settles it as
+        # applied, not applied or conflict.
+        UNKNOWN = "unknown", "Outcome being confirmed"
+        NOT_APPLIED = "not_applied", "Not applied"
+        # No DC could be reached (or the connection broke) before anything was sent: AD did not
+        # refuse anything, it never saw the change; it may be tried again.
+        NOT_SENT = "not_sent", "Not sent (no DC reachable)"
 
     OPEN_RESULTS = (Result.AWAITING_APPROVAL, Result.QUEUED)
+    # Outcomes still to be settled by a re-read of AD (and so not final either).
+    UNSETTLED_RESULTS = (Result.QUEUED, Result.UNKNOWN)
     # Fields that may still change after creation, and only while the result is open (or when an
     # applied change is undone, which marks it reverted).
     OUTCOME_FIELDS = {"result", "error", "current_values", "approved_by", "approved_at", "applied_at"}
@@ -84,7 +93,7 @@ class Change(models.Model):
     action = models.CharField(max_length=10, choices=Action.choices)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created = models.DateTimeField(auto_now_add=True)
-    result = models.CharField(max_length=10, choices=Result.choices)
+    result = models.CharField(max_length=16, choices=Result.choices)
     error = models.TextField(blank=True)
     current_values = models.JSONField(null=True, blank=True, help_text="What AD held when it refused a conflict.")
     approved_by = models.ForeignKey(
@@ -113,7 +122,11 @@ class Change(models.Model):
         if update_fields is None or not set(update_fields) <= self.OUTCOME_FIELDS:
             raise ValidationError("A change is immutable: only its outcome is recorded, once.")
         stored = Change.objects.filter(pk=self.pk).values_list("result", flat=True).first()
-        closing = stored in self.OPEN_RESULTS or (stored == self.Result.APPLIED and self.result == self.Result.REVERTED)
+        closing = (
+            stored in self.OPEN_RESULTS
+            or stored == self.Result.UNKNOWN
+            or (stored == self.Result.APPLIED and self.result == self.Result.REVERTED)
+        )
         if not closing:
             raise ValidationError("This change already has its outcome.")
 

@@ -1,0 +1,230 @@
+"""AD and the change log agree whatever fails mid-write: every proxy fault and a DC killed outright,
+for an inline fix, an undo, an approved four-eyes change and a bulk run (real Samba behind tests/ldap_proxy)."""
+
+import os
+import signal
+
+import pytest
+
+from identityhub.remediation import actions, tasks
+from identityhub.remediation.models import ApplyRun, Change
+from identityhub.tenants.models import Forest, Membership, Role
+
+from . import ldap_proxy
+from .ldap_proxy import LdapProxy
+from .remediation_support import finding_on, scan
+
+pytestmark = [pytest.mark.samba, pytest.mark.django_db(transaction=True)]
+
+DC_KILLED = "dc-killed"
+FAULTS = [
+    ldap_proxy.DROP_BEFORE_REPLY,
+    ldap_proxy.DROP_AFTER_REPLY,
+    ldap_proxy.DELAY_REPLY,
+    ldap_proxy.REFUSE,
+    DC_KILLED,
+]
+# What the change log must say once everything has settled, and what AD then holds.
+SETTLED = {
+    ldap_proxy.DROP_BEFORE_REPLY: "applied",  # AD applied it; a re-read on a new connection confirms it
+    ldap_proxy.DROP_AFTER_REPLY: "applied",  # the reply arrived; only the read-back was lost
+    ldap_proxy.DELAY_REPLY: "applied",  # the reply came too late; AD had applied it
+    ldap_proxy.REFUSE: "not_sent",  # no connection: nothing reached AD
+    DC_KILLED: "not_applied",  # the DC died before it got the modify; settled once it is back
+}
+
+
+@pytest.fixture
+def proxy(corp_forest):
+    with LdapProxy((corp_forest.host, 389), delay=3.0) as relay:
+        yield relay
+
+
+@pytest.fixture
+def proxied_forest(fix_tenant, corp_forest, sandbox, proxy, settings):
+    settings.LDAP_TIMEOUT = 1  # the client's time-out, below the relay's delay
+    return Forest.objects.create(
+        tenant=fix_tenant,
+        name="corp.example.test",
+        servers=proxy.address,
+        port=389,
+        base_dns=corp_forest.base_dn,
+        include_ous=sandbox.ou,
+        bind_user=corp_forest.bind_user,
+        bind_password=corp_forest.password,
+    )
+
+
+@pytest.fixture
+def second_admin(fix_tenant, django_user_model):
+    user = django_user_model.objects.create_user("second-admin")
+    Membership.objects.create(user=user, tenant=fix_tenant, role=Role.ADMIN)
+    return user
+
+
+def kill_dc(forest):
+    """SIGKILL the DC's whole process group: no shutdown, no flush, like pulling the plug."""
+    os.killpg(forest.process.pid, signal.SIGKILL)
+    forest.process.wait()
+
+
+def inject(fault, proxy, corp_forest):
+    if fault == DC_KILLED:
+        proxy.fault(ldap_proxy.DROP_BEFORE_REPLY, on_write=lambda _message: kill_dc(corp_forest))
+    elif fault == ldap_proxy.REFUSE:
+        proxy.fault(ldap_proxy.REFUSE, times=1000)
+    else:
+        proxy.fault(fault)
+
+
+def settle_after(fault, proxy, corp_forest, sandbox):
+    """The fault is over: the relay passes, the DC is back; the periodic sweep settles what is open."""
+    proxy.fault(ldap_proxy.PASS, times=0)
+    if not corp_forest.running:
+        corp_forest.stop()
+        corp_forest.start()
+        sandbox.reconnect()
+    tasks.confirm_unknown_changes()
+
+
+def assert_agree(change, sandbox):
+    """The change log and AD tell the same story about this change."""
+    change.refresh_from_db()
+    held = sandbox.value(change.dn, change.attribute)
+    assert change.result not in ("queued", "unknown"), change.error
+    if change.result == "applied":
+        assert all(v in held for v in change.new_values), (held, change.new_values)
+        assert not any(v in held for v in change.old_values if v not in change.new_values), held
+    elif change.result == "conflict":
+        assert sorted(held) == sorted(change.current_values or [])
+    else:
+        assert change.result in ("not_applied", "not_sent", "refused"), change.result
+        assert all(v in held for v in change.old_values), (held, change.old_values)
+        assert not any(v in held for v in change.new_values), held
+    return held
+
+
+def _bad_user(sandbox, name):
+    return sandbox.user(name, userPrincipalName=f"{name.lower()} bad@corp.example.com")
+
+
+def _fixed(name):
+    return f"{name.lower()}bad@corp.example.com"
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_an_inline_fix(fault, client, personas, proxied_forest, sandbox, proxy, corp_forest):
+    dn = _bad_user(sandbox, "Ina")
+    scan(proxied_forest)
+    finding = finding_on(dn, "userPrincipalName")
+    client.force_login(personas["admin"])
+    inject(fault, proxy, corp_forest)
+    response = client.post(f"/t/acme/findings/{finding.pk}/edit/", {"value": _fixed("Ina")}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    change = Change.objects.get(finding=finding)
+    assert change.result != "queued"
+    body = response.content.decode()
+    if change.result == "unknown":
+        assert "outcome is being confirmed" in body.lower()
+    settle_after(fault, proxy, corp_forest, sandbox)
+    assert_agree(change, sandbox)
+    change.refresh_from_db()
+    assert change.result == SETTLED[fault]
+    finding.refresh_from_db()
+    assert finding.status == ("resolved" if change.result == "applied" else "open")
+    if fault in (ldap_proxy.DROP_BEFORE_REPLY, ldap_proxy.DELAY_REPLY):
+        assert "confirmed by re-read after a lost connection" in change.error
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_an_undo(fault, client, personas, proxied_forest, sandbox, proxy, corp_forest):
+    dn = _bad_user(sandbox, "Uma")
+    scan(proxied_forest)
+    fix = actions.request_change(finding_on(dn, "userPrincipalName"), "edit", personas["admin"], _fixed("Uma"))
+    assert fix.result == "applied"
+    client.force_login(personas["admin"])
+    inject(fault, proxy, corp_forest)
+    response = client.post(f"/t/acme/changes/{fix.pk}/undo/")
+    assert response.status_code == 302
+    back = Change.objects.get(reverts=fix)
+    assert back.result != "queued"
+    settle_after(fault, proxy, corp_forest, sandbox)
+    assert_agree(back, sandbox)
+    back.refresh_from_db()
+    fix.refresh_from_db()
+    assert back.result == SETTLED[fault]
+    assert fix.result == ("reverted" if back.result == "applied" else "applied")
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_an_approved_four_eyes_change(
+    fault, client, personas, proxied_forest, sandbox, proxy, corp_forest, second_admin
+):
+    proxied_forest.tenant.require_approval = True
+    proxied_forest.tenant.save()
+    dn = _bad_user(sandbox, "Abe")
+    scan(proxied_forest)
+    change = actions.request_change(finding_on(dn, "userPrincipalName"), "edit", personas["admin"], _fixed("Abe"))
+    assert change.result == "awaiting"
+    client.force_login(second_admin)
+    inject(fault, proxy, corp_forest)
+    response = client.post(f"/t/acme/changes/{change.pk}/approve/", HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    change.refresh_from_db()
+    assert change.result != "queued" and change.approved_by == second_admin
+    settle_after(fault, proxy, corp_forest, sandbox)
+    assert_agree(change, sandbox)
+    assert change.result == SETTLED[fault]
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_a_bulk_run(fault, client, personas, proxied_forest, sandbox, proxy, corp_forest):
+    dns = [_bad_user(sandbox, name) for name in ("Bea", "Ben", "Bob")]
+    scan(proxied_forest)
+    ids = [finding_on(dn, "userPrincipalName").pk for dn in dns]
+    client.force_login(personas["admin"])
+    inject(fault, proxy, corp_forest)
+    response = client.post("/t/acme/findings/bulk/apply/", {"action": "suggestion", "ids": ",".join(map(str, ids))})
+    assert response.status_code == 302
+    run = ApplyRun.objects.get()
+    assert run.status == "completed", run.error
+    changes = list(Change.objects.filter(apply_run=run).order_by("pk"))
+    assert len(changes) == 3  # every row attempted and listed, none left queued
+    assert all(c.result != "queued" for c in changes)
+    settle_after(fault, proxy, corp_forest, sandbox)
+    results = [assert_agree(c, sandbox) and Change.objects.get(pk=c.pk).result for c in changes]
+    assert SETTLED[fault] in results
+    assert client.get(run.get_absolute_url()).status_code == 200
+
+
+def test_a_change_confirmed_after_a_lost_connection_is_in_the_ldif_and_can_be_undone(
+    client, personas, proxied_forest, sandbox, proxy, corp_forest
+):
+    dn = _bad_user(sandbox, "Lee")
+    scan(proxied_forest)
+    proxy.fault(ldap_proxy.DROP_BEFORE_REPLY)
+    change = actions.request_change(finding_on(dn, "userPrincipalName"), "edit", personas["admin"], _fixed("Lee"))
+    assert change.result == "applied"
+    client.force_login(personas["admin"])
+    ldif = b"".join(client.get("/t/acme/changes/export.ldf").streaming_content).decode()
+    assert _fixed("Lee") in ldif
+    back = actions.undo(change, personas["admin"])
+    assert back.result == "applied" and sandbox.value(dn, "userPrincipalName") == ["lee bad@corp.example.com"]
+
+
+def test_an_unknown_outcome_is_settled_by_the_task_once_a_dc_answers(personas, proxied_forest, sandbox, proxy):
+    dn = _bad_user(sandbox, "Tia")
+    scan(proxied_forest)
+    finding = finding_on(dn, "userPrincipalName")
+    # The reply is lost and every new connection is refused for a while: the re-read cannot settle it yet.
+    proxy.fault(ldap_proxy.DROP_BEFORE_REPLY)
+    proxy.on_write = lambda _message: proxy.fault(ldap_proxy.REFUSE, times=1000)
+    change = actions.request_change(finding, "edit", personas["admin"], _fixed("Tia"))
+    assert change.result == "unknown" and "being confirmed" in change.error
+    assert sandbox.value(dn, "userPrincipalName") == [_fixed("Tia")]  # AD has it, the log cannot know yet
+    proxy.fault(ldap_proxy.PASS, times=0)
+    tasks.confirm_unknown_changes()
+    change.refresh_from_db()
+    assert change.result == "applied" and "confirmed by re-read" in change.error
+    finding.refresh_from_db()
+    assert finding.status == "resolved"
