@@ -49,7 +49,7 @@ def _preview_row(finding: Finding, action: str) -> PreviewRow:
     if action == "accept":
         return PreviewRow(finding, finding.value, finding.value)
     if action == "remove":
-        return PreviewRow(finding, finding.value, "", actions.vet_removal(finding))
+        return PreviewRow(finding, finding.value, "", actions.vet_removal(finding, finding.value))
     if finding.suggestion is None:
         return PreviewRow(finding, finding.value, None, ["No suggestion: edit this one by hand."])
     return PreviewRow(finding, finding.value, finding.suggestion, actions.vet_value(finding, finding.suggestion))
