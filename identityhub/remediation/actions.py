@@ -18,6 +18,7 @@ from .writing import _record, apply_change
 
 __all__ = ["ActionRefused", "apply_change", "approve", "reject", "request_change", "undo", "vet_removal", "vet_value"]
 
+
 class ActionRefused(Exception):
     """The action would itself leave a finding, or is not allowed; `reasons` say why."""
 
