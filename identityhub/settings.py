@@ -135,6 +135,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     # A write whose answer was lost is settled by reading AD back (each also retries with back-off).
     "confirm-unknown-changes": {"task": "identityhub.remediation.tasks.confirm_unknown_changes", "schedule": 300.0},
+    "resume-stalled-bulk-runs": {"task": "identityhub.remediation.bulk.resume_stalled_runs", "schedule": 120.0},
     "remove-expired-exports": {
         "task": "identityhub.reports.tasks.remove_expired_exports",
         "schedule": crontab(hour=0, minute=20),
@@ -143,6 +144,8 @@ CELERY_BEAT_SCHEDULE = {
 # Seconds an LDAP write (connect, bind, modify, read-back) may wait for a DC before its outcome
 # counts as unknown and is settled by reading the object back.
 LDAP_TIMEOUT = env.int("LDAP_TIMEOUT", default=10)
+# Seconds without a heartbeat after which a bulk run's worker counts as gone and another takes over.
+BULK_STALE_SECONDS = env.int("BULK_STALE_SECONDS", default=180)
 # Days an export's files (evidence packs, workbooks) are kept; the job row stays as the record.
 EXPORT_RETENTION_DAYS = env.int("EXPORT_RETENTION_DAYS", default=30)
 

@@ -26,11 +26,17 @@ class ApplyRun(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="apply_runs")
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    action = models.CharField(max_length=20, blank=True)
+    finding_ids = models.JSONField(default=list, help_text="The rows of the run, in the order they are applied.")
     total = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
     created = models.DateTimeField(auto_now_add=True)
     finished = models.DateTimeField(null=True, blank=True)
+    # The worker running it: its claim and its last sign of life. A run whose worker died (its
+    # heartbeat went stale) is taken over by another worker; see bulk.run_bulk.
+    claim = models.CharField(max_length=32, blank=True)
+    heartbeat = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created"]
@@ -109,6 +115,14 @@ class Change(models.Model):
     class Meta:
         ordering = ["-created", "-pk"]
         indexes = [models.Index(fields=["tenant", "created"]), models.Index(fields=["forest", "guid", "attribute"])]
+        constraints = [
+            # A bulk row is claimed by creating its change: a row is never applied twice in a run.
+            models.UniqueConstraint(
+                fields=["apply_run", "finding"],
+                condition=models.Q(apply_run__isnull=False, finding__isnull=False),
+                name="one_change_per_bulk_row",
+            )
+        ]
 
     def __str__(self):
         return f"{self.get_action_display()} {self.attribute} of {self.dn}"

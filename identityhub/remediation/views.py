@@ -142,9 +142,18 @@ def bulk_apply(request, tenant):
 def apply_run_detail(request, tenant, run_id):
     run = get_object_or_404(ApplyRun, tenant=tenant, pk=run_id)
     changes = run.changes.select_related("requested_by").order_by("pk")
-    counts = {
-        r: changes.filter(result=r).count()
-        for r in (Change.Result.APPLIED, Change.Result.CONFLICT, Change.Result.REFUSED)
-    }
     template = "remediation/apply_run.html#progress" if request.htmx else "remediation/apply_run.html"
-    return render(request, template, {"tenant": tenant, "run": run, "changes": changes[:500], "counts": counts})
+    context = {"tenant": tenant, "run": run, "changes": changes[:500], **bulk.summary(run)}
+    return render(request, template, context)
+
+
+@require_POST
+@tenant_view("edit")
+def apply_run_retry(request, tenant, run_id):
+    """Queue a run's rows that were never attempted once more (its worker stopped, or it failed)."""
+    run = get_object_or_404(ApplyRun, tenant=tenant, pk=run_id)
+    if bulk.retry(run):
+        messages.info(request, "The rows not attempted yet are queued again.")
+    else:
+        messages.error(request, "This run is still running.")
+    return redirect(run)

@@ -94,15 +94,46 @@ def confirm(change: Change, *, duplicates: bool = True) -> Change:
     return change
 
 
+def resume(change: Change) -> Change:
+    """A queued change whose process stopped mid-write (a bulk worker killed): it may have been sent.
+
+    AD still holding the values it started from means it was not: it is written now, guarded as
+    ever. Anything else settles it like an unknown outcome. Either way it is written at most once.
+    """
+    try:
+        conn = directory.connect(write_settings(change.forest, change.dn))
+        try:
+            entry = _read(conn, change)
+        finally:
+            _close(conn)
+    except directory.DirectoryError as exc:
+        _record(change, Change.Result.UNKNOWN, f"The worker applying it stopped; {exc} {CONFIRMING}")
+        schedule_confirmation(change)
+        return change
+    if entry is not None and _holds(entry, change)[1]:
+        return apply_change(change, duplicates=False)
+    _record(change, Change.Result.UNKNOWN, f"The worker applying it stopped. {CONFIRMING}")
+    settle(change, entry)
+    refresh_object(change.forest, entry, change.guid, duplicates=False)
+    return change
+
+
+def _holds(entry: Entry, change: Change) -> tuple[bool, bool]:
+    """(AD holds the intended values, AD holds the values the change started from), exactly."""
+    held = [str(v) for v in entry.values(change.attribute)]
+    old, new = change.old_values, change.new_values
+    intended = all(v in held for v in new) and not any(v in held for v in old if v not in new)
+    original = all(v in held for v in old) and not any(v in held for v in new if v not in old)
+    return intended, original
+
+
 def settle(change: Change, entry: Entry | None) -> Change:
     """Decide an unknown outcome from what AD holds now (compared exactly, case included)."""
     if entry is None:
         gone = "After the lost connection the object no longer exists."
         return _record(change, Change.Result.CONFLICT, gone, current_values=None)
     held = [str(v) for v in entry.values(change.attribute)]
-    old, new = change.old_values, change.new_values
-    intended = all(v in held for v in new) and not any(v in held for v in old if v not in new)
-    original = all(v in held for v in old) and not any(v in held for v in new if v not in old)
+    intended, original = _holds(entry, change)
     if intended:
         return _mark_applied(change, CONFIRMED)
     if original:
