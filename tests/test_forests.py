@@ -37,12 +37,16 @@ def test_it_never_renders_the_stored_password(client, personas, forest):
 
 def test_it_keeps_the_stored_password_when_left_blank(client, personas, forest):
     client.force_login(personas["admin"])
-    data = dict(FORM, name=forest.name, bind_password="")
+    # Same servers, port and TLS settings (another base DN): the stored password is kept.
+    data = dict(FORM, name=forest.name, servers=forest.servers, port=str(forest.port), bind_password="")
     response = client.post(f"/t/{forest.tenant.slug}/forests/{forest.pk}/", data)
     assert response.status_code == 302
     forest.refresh_from_db()
     assert forest.bind_password == "S3cret-bind-pw!"
-    assert forest.port == 636
+    assert forest.base_dns == FORM["base_dns"]
+    # Another port with the password left blank: it must be typed again (see test_forest_test_connection).
+    response = client.post(f"/t/{forest.tenant.slug}/forests/{forest.pk}/", dict(data, port="636"))
+    assert response.status_code == 200 and "type the bind password again" in response.content.decode()
 
 
 def test_it_requires_a_password_for_a_new_forest(client, personas, tenant):

@@ -18,6 +18,10 @@ def _validate_dns(text: str, label: str) -> None:
             raise forms.ValidationError(f"{label}: {line!r} is not a valid DN.") from exc
 
 
+def _lines(text: str) -> list[str]:
+    return [line.strip().lower() for line in (text or "").splitlines() if line.strip()]
+
+
 class ForestForm(forms.ModelForm):
     """Create or edit a forest. The stored bind password is never sent back to the browser."""
 
@@ -107,9 +111,29 @@ class ForestForm(forms.ModelForm):
         password = self.cleaned_data["bind_password"]
         if not password:
             if self.instance.pk and self.instance.bind_password:
+                if self._endpoint_changed():
+                    # Else anyone who may edit the forest could point it at a host of theirs and
+                    # have the stored password sent there in a simple bind.
+                    raise forms.ValidationError(
+                        "The servers, port or TLS settings differ from the saved ones: type the bind password "
+                        "again to test or save them."
+                    )
                 return self.instance.bind_password  # keep the stored one
             raise forms.ValidationError("The bind password is required.")
         return password
+
+    def _endpoint_changed(self) -> bool:
+        """Do the servers, port or TLS settings typed differ from the saved ones? (Unreadable: yes.)"""
+        saved = self.instance
+        typed = self.cleaned_data
+        if not {"servers", "port", "use_starttls", "ca_certificate"} <= typed.keys():
+            return True
+        return (
+            _lines(typed["servers"]) != _lines(saved.servers)
+            or typed["port"] != saved.port
+            or typed["use_starttls"] != saved.use_starttls
+            or typed["ca_certificate"].strip() != (saved.ca_certificate or "").strip()
+        )
 
     def directory_settings(self) -> DirectorySettings:
         """Connection settings from the cleaned form, for "Test connection" before saving."""
