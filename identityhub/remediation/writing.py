@@ -44,6 +44,10 @@ def write_settings(forest, dn: str) -> directory.DirectorySettings:
 def apply_change(change: Change, *, duplicates: bool = True) -> Change:
     """Write one queued change to AD, guarded; record what happened; re-check the object from AD."""
     try:
+        directory.check_dn(change.dn)  # e.g. from an uploaded export: refused before anything is sent
+    except directory.WriteRefusedError as exc:
+        return _record(change, Change.Result.REFUSED, str(exc))
+    try:
         conn = directory.connect(write_settings(change.forest, change.dn))
     except directory.DirectoryError as exc:
         return _record(change, Change.Result.NOT_SENT, f"{exc} Nothing was sent to AD.")
