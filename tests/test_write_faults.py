@@ -228,3 +228,42 @@ def test_an_unknown_outcome_is_settled_by_the_task_once_a_dc_answers(personas, p
     assert change.result == "applied" and "confirmed by re-read" in change.error
     finding.refresh_from_db()
     assert finding.status == "resolved"
+
+
+@pytest.mark.parametrize("sent", [True, False])
+def test_a_bulk_row_left_in_flight_by_a_dead_worker_is_written_at_most_once(
+    sent, personas, proxied_forest, sandbox, proxy, settings
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from identityhub.remediation import bulk
+
+    settings.BULK_STALE_SECONDS = 1
+    dn = _bad_user(sandbox, "Ora")
+    scan(proxied_forest)
+    finding = finding_on(dn, "userPrincipalName")
+    run = ApplyRun.objects.create(
+        tenant=proxied_forest.tenant,
+        requested_by=personas["admin"],
+        action="suggestion",
+        finding_ids=[finding.pk],
+        total=1,
+        status="running",
+        claim="dead-worker",
+        heartbeat=timezone.now() - timedelta(minutes=5),
+    )
+    # The dead worker had claimed the row (its change queued) and perhaps sent the modify.
+    row = actions.record_change(
+        finding, "edit", personas["admin"], [finding.value], [_fixed("Ora")], "queued", apply_run=run
+    )
+    if sent:
+        sandbox.set(dn, "userPrincipalName", [_fixed("Ora")])
+    writes = proxy.writes_seen
+    assert bulk.resume_stalled_runs() == 1
+    run.refresh_from_db()
+    row.refresh_from_db()
+    assert run.status == "completed" and Change.objects.filter(apply_run=run).count() == 1
+    assert row.result == "applied" and sandbox.value(dn, "userPrincipalName") == [_fixed("Ora")]
+    assert proxy.writes_seen - writes == (0 if sent else 1)  # never written twice
