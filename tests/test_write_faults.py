@@ -8,10 +8,9 @@ import pytest
 
 from identityhub.remediation import actions, tasks
 from identityhub.remediation.models import ApplyRun, Change
-from identityhub.tenants.models import Forest, Membership, Role
+from identityhub.tenants.models import Membership, Role
 
 from . import ldap_proxy
-from .ldap_proxy import LdapProxy
 from .remediation_support import finding_on, scan
 
 pytestmark = [pytest.mark.samba, pytest.mark.django_db(transaction=True)]
@@ -32,27 +31,6 @@ SETTLED = {
     ldap_proxy.REFUSE: "not_sent",  # no connection: nothing reached AD
     DC_KILLED: "not_applied",  # the DC died before it got the modify; settled once it is back
 }
-
-
-@pytest.fixture
-def proxy(corp_forest):
-    with LdapProxy((corp_forest.host, 389), delay=3.0) as relay:
-        yield relay
-
-
-@pytest.fixture
-def proxied_forest(fix_tenant, corp_forest, sandbox, proxy, settings):
-    settings.LDAP_TIMEOUT = 1  # the client's time-out, below the relay's delay
-    return Forest.objects.create(
-        tenant=fix_tenant,
-        name="corp.example.test",
-        servers=proxy.address,
-        port=389,
-        base_dns=corp_forest.base_dn,
-        include_ous=sandbox.ou,
-        bind_user=corp_forest.bind_user,
-        bind_password=corp_forest.password,
-    )
 
 
 @pytest.fixture
