@@ -245,3 +245,24 @@ def test_a_bulk_row_left_in_flight_by_a_dead_worker_is_written_at_most_once(
     assert run.status == "completed" and Change.objects.filter(apply_run=run).count() == 1
     assert row.result == "applied" and sandbox.value(dn, "userPrincipalName") == [_fixed("Ora")]
     assert proxy.writes_seen - writes == (0 if sent else 1)  # never written twice
+
+
+@pytest.mark.parametrize("fault", [ldap_proxy.DROP_BEFORE_REPLY, ldap_proxy.DELAY_REPLY])
+def test_the_rollout_test_group_maps_a_lost_answer_to_an_unknown_outcome(fault, corp_forest, proxy):
+    import uuid
+
+    from identityhub.lib import directory
+
+    settings = directory.DirectorySettings(
+        servers=[proxy.address], bind_user=corp_forest.bind_user, bind_password=corp_forest.password, port=389,
+        timeout=1,
+    )  # fmt: skip
+    name = f"IH test {uuid.uuid4().hex[:8]}"
+    conn = directory.connect(settings)
+    proxy.fault(fault)
+    try:
+        with pytest.raises(directory.OutcomeUnknownError, match="may or may not exist"):
+            directory.create_group(conn, corp_forest.lab_ou, name, "ih" + uuid.uuid4().hex[:12])
+        directory.close(conn)  # never raises on the half-closed connection
+    finally:
+        corp_forest.connection().delete(f"CN={name},{corp_forest.lab_ou}")

@@ -5,6 +5,7 @@ Plain Python: callers pass a DirectorySettings and get entries or clear Director
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import queue
@@ -754,6 +755,12 @@ def guarded_modify(conn: ldap3.Connection, dn: str, attribute: str, old: list[st
     reason = REFUSAL_REASONS.get(description, f"AD refused the change ({description})")
     detail = (result.get("message") or "").strip()
     raise WriteRefusedError(f"{reason}: {detail}" if detail else reason)
+
+
+def close(conn: ldap3.Connection) -> None:
+    """Unbind, whatever state a failed operation left the connection in (it may be half-closed)."""
+    with contextlib.suppress(ldap_exc.LDAPException, OSError):  # the connection is gone either way
+        conn.unbind()
 
 
 def _reread_quietly(conn: ldap3.Connection, dn: str, attribute: str) -> list[str] | None:

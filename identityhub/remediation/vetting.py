@@ -95,7 +95,13 @@ def _taken_by_other_changes(target, entry, new_value: str, ctx, exclude_change) 
     applied = others.filter(result=Change.Result.APPLIED, applied_at__gte=since) if since else others.none()
     if exclude_change:
         in_flight, applied = in_flight.exclude(pk=exclude_change), applied.exclude(pk=exclude_change)
-    for pk, dn, attribute, values in (in_flight | applied).values_list("pk", "dn", "attribute", "new_values"):
+    candidates = in_flight | applied
+    for _, norm in keys:
+        if '"' not in norm and "\\" not in norm:
+            # Narrowed in the database (the JSON list as text holds the value, whatever its case):
+            # a bulk run vets each row against every change applied since the scan.
+            candidates = candidates.filter(new_values__icontains=norm)
+    for pk, dn, attribute, values in candidates.values_list("pk", "dn", "attribute", "new_values")[:1000]:
         for value in values:
             if key_of(_canonical(attribute), value) in keys:
                 return [f"Change #{pk} already gives {value} to {dn} (values must be unique in the tenant)."]

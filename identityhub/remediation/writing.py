@@ -165,10 +165,7 @@ def _read(conn, change: Change) -> Entry | None:
 
 
 def _close(conn) -> None:
-    try:
-        conn.unbind()
-    except LDAPException:
-        log.debug("unbind after a failed write", exc_info=True)
+    directory.close(conn)
 
 
 def _mismatch(written: directory.WriteResult) -> str:
