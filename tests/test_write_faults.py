@@ -32,6 +32,15 @@ SETTLED = {
     DC_KILLED: "not_applied",  # the DC died before it got the modify; settled once it is back
 }
 
+# A bulk run of three rows, the fault hitting the first write: the rows after it are all attempted.
+BULK_SETTLED = {
+    ldap_proxy.DROP_BEFORE_REPLY: ["applied"] * 3,
+    ldap_proxy.DROP_AFTER_REPLY: ["applied"] * 3,
+    ldap_proxy.DELAY_REPLY: ["applied"] * 3,
+    ldap_proxy.REFUSE: ["not_sent"] * 3,
+    DC_KILLED: ["not_applied", "not_sent", "not_sent"],  # the DC stays down for the rest of the run
+}
+
 
 @pytest.fixture
 def second_admin(fix_tenant, django_user_model):
@@ -170,8 +179,9 @@ def test_a_bulk_run(fault, client, personas, proxied_forest, sandbox, proxy, cor
     assert len(changes) == 3  # every row attempted and listed, none left queued
     assert all(c.result != "queued" for c in changes)
     settle_after(fault, proxy, corp_forest, sandbox)
-    results = [assert_agree(c, sandbox) and Change.objects.get(pk=c.pk).result for c in changes]
-    assert SETTLED[fault] in results
+    for change in changes:
+        assert_agree(change, sandbox)
+    assert [Change.objects.get(pk=c.pk).result for c in changes] == BULK_SETTLED[fault]
     assert client.get(run.get_absolute_url()).status_code == 200
 
 

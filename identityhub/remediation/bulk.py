@@ -188,15 +188,15 @@ def _claim_row(run: ApplyRun, finding: Finding) -> Change:
         )
 
 
-# What the summary of a run counts, in this order.
+# What the summary of a run counts, in this order, and how it names each outcome.
 SUMMARY = (
-    Change.Result.APPLIED,
-    Change.Result.CONFLICT,
-    Change.Result.REFUSED,
-    Change.Result.AWAITING_APPROVAL,
-    Change.Result.UNKNOWN,
-    Change.Result.NOT_SENT,
-    Change.Result.NOT_APPLIED,
+    (Change.Result.APPLIED, "applied"),
+    (Change.Result.CONFLICT, "conflicts"),
+    (Change.Result.REFUSED, "refused"),
+    (Change.Result.AWAITING_APPROVAL, "awaiting approval"),
+    (Change.Result.UNKNOWN, "outcome being confirmed"),
+    (Change.Result.NOT_SENT, "not sent"),
+    (Change.Result.NOT_APPLIED, "not applied"),
 )
 
 
@@ -207,7 +207,7 @@ def summary(run: ApplyRun) -> dict:
     pending = [pk for pk in run.finding_ids if pk not in attempted]
     not_attempted = Finding.objects.filter(tenant=run.tenant, pk__in=pending).exclude(status=Finding.Status.RESOLVED)
     return {
-        "counts": [(Change.Result(r).label, by_result.get(r, 0)) for r in SUMMARY],
+        "counts": [(label, by_result.get(result, 0)) for result, label in SUMMARY],
         "not_attempted": not_attempted.order_by("pk")[:500] if not run.is_active or is_stalled(run) else [],
         "not_attempted_count": not_attempted.count(),
         "stalled": is_stalled(run),
