@@ -11,7 +11,8 @@ response comes back, and injects one fault there:
 * DELAY_REPLY: the answer is held for `delay` seconds (longer than the client's time-out), then sent.
 * REFUSE: new connections are accepted and reset at once (established ones keep working).
 
-`on_write(message)` runs just before a write is passed on (a test kills the DC there). A fault
+`on_write(message)` runs once, just before the next write is passed on (a test kills the DC there,
+or changes the object behind the writer's back, in any mode including PASS). A fault
 fires `times` times (default once), then the relay passes again, so a re-read on a new connection
 reaches the DC. Every thread is a daemon, every socket wait has a time-out, and the relay closes by
 itself after `lifetime` seconds even if nobody stops it.
@@ -234,8 +235,10 @@ class LdapProxy:
                 if operation_of(message) in WRITE_REQUESTS:
                     self.writes_seen += 1
                     pending["mode"] = self._take_fault((DROP_BEFORE_REPLY, DROP_AFTER_REPLY, DELAY_REPLY))
-                    if pending["mode"] != PASS and self.on_write:
-                        self.on_write(message)
+                    with self._lock:
+                        hook, self.on_write = self.on_write, None
+                    if hook:
+                        hook(message)
                 server.sendall(message)
         except (OSError, FramingError):
             pass

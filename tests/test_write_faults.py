@@ -8,6 +8,7 @@ import pytest
 
 from identityhub.remediation import actions, tasks
 from identityhub.remediation.models import ApplyRun, Change
+from identityhub.scans.models import Finding
 from identityhub.tenants.models import Membership, Role
 
 from . import ldap_proxy
@@ -276,3 +277,22 @@ def test_the_rollout_test_group_maps_a_lost_answer_to_an_unknown_outcome(fault, 
         directory.close(conn)  # never raises on the half-closed connection
     finally:
         corp_forest.connection().delete(f"CN={name},{corp_forest.lab_ou}")
+
+
+def test_a_change_by_someone_else_between_the_guard_and_the_modify_is_recorded(
+    personas, proxied_forest, sandbox, proxy
+):
+    """The window the exact guard leaves open (see lib.directory.guarded_modify): detected, never silent."""
+    primary, bad = "SMTP:win@corp.example.com", "smtp:win old@corp.example.com"
+    dn = sandbox.user(
+        "Win", userPrincipalName="win@corp.example.com", mailNickname="win", proxyAddresses=[primary, bad]
+    )
+    scan(proxied_forest)
+    finding = Finding.objects.get(dn__iexact=dn, value=bad)
+    intruder = "smtp:win.other@corp.example.com"
+    # After the guard's read, before the modify reaches AD, someone adds an address.
+    proxy.fault(ldap_proxy.PASS, on_write=lambda _message: sandbox.set(dn, "proxyAddresses", [primary, bad, intruder]))
+    change = actions.request_change(finding, "edit", personas["admin"], "smtp:win.old@corp.example.com")
+    assert change.result == "applied"
+    assert "someone else changed it at the same moment" in change.error and intruder in change.error
+    assert sorted(sandbox.value(dn, "proxyAddresses")) == sorted([primary, intruder, "smtp:win.old@corp.example.com"])
