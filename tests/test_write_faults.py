@@ -296,3 +296,22 @@ def test_a_change_by_someone_else_between_the_guard_and_the_modify_is_recorded(
     assert change.result == "applied"
     assert "someone else changed it at the same moment" in change.error and intruder in change.error
     assert sorted(sandbox.value(dn, "proxyAddresses")) == sorted([primary, intruder, "smtp:win.old@corp.example.com"])
+
+
+def test_a_change_left_queued_by_a_dead_request_is_settled_by_the_sweep(personas, proxied_forest, sandbox):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    dn = _bad_user(sandbox, "Zed")
+    scan(proxied_forest)
+    finding = finding_on(dn, "userPrincipalName")
+    orphan = actions.record_change(finding, "edit", personas["admin"], [finding.value], [_fixed("Zed")], "queued")
+    fresh = actions.record_change(finding, "edit", personas["admin"], [finding.value], [_fixed("Zed")], "queued")
+    Change.objects.filter(pk=orphan.pk).update(created=timezone.now() - timedelta(minutes=20))
+    tasks.confirm_unknown_changes()
+    orphan.refresh_from_db()
+    fresh.refresh_from_db()
+    assert orphan.result == "not_applied" and orphan.error.startswith("Not applied: a re-read")
+    assert fresh.result == "queued"  # a request may still be writing it
+    assert sandbox.value(dn, "userPrincipalName") == ["zed bad@corp.example.com"]
