@@ -34,18 +34,23 @@ def test_an_unknown_outcome_is_shown_then_settled(live_server, page, personas, p
     page.wait_for_selector(f"#actions-{finding.pk} >> text=outcome being confirmed")
     assert "The outcome is being confirmed" in page.locator(f"#actions-{finding.pk}").inner_text()
     shots(page, "write-unknown-inline")
-    page.goto(f"{live_server.url}/t/acme/changes/")
-    assert "Outcome being confirmed" in page.locator("#changes").inner_text()
-    shots(page, "write-unknown-change-log")
+    log = page.context.new_page()  # the findings page stays open in its own tab
+    log.goto(f"{live_server.url}/t/acme/changes/")
+    assert "Outcome being confirmed" in log.locator("#changes").inner_text()
+    shots(log, "write-unknown-change-log")
 
     proxy.fault(ldap_proxy.PASS, times=0)  # a DC answers again: the sweep settles it
     tasks.confirm_unknown_changes()
-    page.goto(f"{live_server.url}/t/acme/changes/")
-    text = page.locator("#changes").inner_text()
+    log.goto(f"{live_server.url}/t/acme/changes/")
+    text = log.locator("#changes").inner_text()
     assert "Applied" in text and "confirmed by re-read after a lost connection" in text
     assert "Outcome being confirmed" not in text
-    shots(page, "write-settled-change-log")
-    page.goto(f"{live_server.url}/t/acme/findings/?q=quin&status=resolved")
+    shots(log, "write-settled-change-log")
+    # The findings page, left open, polls the cell and shows the settled outcome and status.
+    page.wait_for_selector(f"#actions-{finding.pk} >> text=Edit applied", timeout=15_000)
+    assert "confirmed by re-read" in page.locator(f"#actions-{finding.pk}").inner_text()
+    assert page.locator(f"#status-{finding.pk}").inner_text() == "Resolved"
+    shots(page, "write-settled-inline")
     assert Change.objects.get(finding=finding).result == "applied"
     finding.refresh_from_db()
     assert finding.status == "resolved"

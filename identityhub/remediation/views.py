@@ -27,8 +27,14 @@ def _cell(request, finding, part="buttons", **context):
 @require_GET
 @tenant_view("edit")
 def finding_actions(request, tenant, finding_id):
-    """The action buttons again (Cancel of an inline form)."""
-    return _cell(request, _finding(tenant, finding_id))
+    """The action buttons again (Cancel of an inline form), or with ?change= that change's outcome
+    (polled while it is being confirmed)."""
+    finding = _finding(tenant, finding_id)
+    change_id = request.GET.get("change", "")
+    if change_id.isdigit():
+        change = get_object_or_404(Change, tenant=tenant, finding=finding, pk=int(change_id))
+        return _cell(request, finding, "outcome", change=change)
+    return _cell(request, finding)
 
 
 @require_http_methods(["GET", "POST"])
