@@ -170,6 +170,9 @@ CELERY_BEAT_SCHEDULE = {
         "task": "identityhub.remediation.tasks.reopen_expired_waivers",
         "schedule": crontab(hour=0, minute=5),
     },
+    # A write whose answer was lost is settled by reading AD back (each also retries with back-off).
+    "confirm-unknown-changes": {"task": "identityhub.remediation.tasks.confirm_unknown_changes", "schedule": 300.0},
+    "resume-stalled-bulk-runs": {"task": "identityhub.remediation.bulk.resume_stalled_runs", "schedule": 120.0},
     "remove-expired-exports": {
         "task": "identityhub.reports.tasks.remove_expired_exports",
         "schedule": crontab(hour=0, minute=20),
@@ -179,6 +182,11 @@ CELERY_BEAT_SCHEDULE = {
 # a forest that had objects, always) waits for an admin's confirmation before it becomes the
 # forest's picture, like Entra Connect's accidental-deletion threshold.
 SCAN_CONFIRM_DROP_SHARE = env.float("SCAN_CONFIRM_DROP_SHARE", default=0.10)
+# Seconds an LDAP write (connect, bind, modify, read-back) may wait for a DC before its outcome
+# counts as unknown and is settled by reading the object back.
+LDAP_TIMEOUT = env.int("LDAP_TIMEOUT", default=10)
+# Seconds without a heartbeat after which a bulk run's worker counts as gone and another takes over.
+BULK_STALE_SECONDS = env.int("BULK_STALE_SECONDS", default=180)
 # Days an export's files (evidence packs, workbooks) are kept; the job row stays as the record.
 EXPORT_RETENTION_DAYS = env.int("EXPORT_RETENTION_DAYS", default=30)
 

@@ -10,6 +10,8 @@ from identityhub.scans.models import Finding, ScanRun
 from identityhub.scans.sources import entries_for
 from identityhub.tenants.models import Forest
 
+from .ldap_proxy import LdapProxy
+
 
 class Sandbox:
     """An OU of its own in the CORP lab, scanned as the tenant's only forest, removed afterwards."""
@@ -35,6 +37,10 @@ class Sandbox:
 
     def set(self, dn, attribute, values):
         assert self.conn.modify(dn, {attribute: [(ldap3.MODIFY_REPLACE, values)]})
+
+    def reconnect(self):
+        """After the DC was killed and restarted: the old connection died with it."""
+        self.conn = self.lab.connection()
 
     def close(self):
         for dn in reversed(self.dns):
@@ -64,6 +70,28 @@ def sandbox_forest(fix_tenant, corp_forest, sandbox):
         name="corp.example.test",
         servers=corp_forest.host,
         port=3268,  # the global catalog reads; writes must go to 389
+        base_dns=corp_forest.base_dn,
+        include_ous=sandbox.ou,
+        bind_user=corp_forest.bind_user,
+        bind_password=corp_forest.password,
+    )
+
+
+@pytest.fixture
+def proxy(corp_forest):
+    """The fault-injecting relay (tests/ldap_proxy.py) in front of the CORP DC."""
+    with LdapProxy((corp_forest.host, 389), delay=3.0) as relay:
+        yield relay
+
+
+@pytest.fixture
+def proxied_forest(fix_tenant, corp_forest, sandbox, proxy, settings):
+    settings.LDAP_TIMEOUT = 1  # the client's time-out, below the relay's delay
+    return Forest.objects.create(
+        tenant=fix_tenant,
+        name="corp.example.test",
+        servers=proxy.address,
+        port=389,
         base_dns=corp_forest.base_dn,
         include_ous=sandbox.ou,
         bind_user=corp_forest.bind_user,

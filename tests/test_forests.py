@@ -46,7 +46,7 @@ def test_it_keeps_the_stored_password_when_left_blank(client, personas, forest):
     assert forest.scan_schedule == "daily"
     # Another port: the stored password is not sent there unless typed again.
     response = client.post(f"/t/{forest.tenant.slug}/forests/{forest.pk}/", dict(data, port="636"))
-    assert response.status_code == 200 and "Type the bind password again" in response.content.decode()
+    assert response.status_code == 200 and "type the bind password again" in response.content.decode()
     forest.refresh_from_db()
     assert forest.port == 389
 

@@ -39,7 +39,7 @@ def test_the_forest_form(live_server, page, personas, demo_forest):
     page.goto(f"{live_server.url}/t/acme/forests/{demo_forest.pk}/")
     page.fill("#id_servers", "dc99.corp.acme.example")
     page.click("button[type=submit].primary")
-    assert "Type the bind password again" in page.inner_text("#forest-form")
+    assert "type the bind password again" in page.inner_text("#forest-form")
     screenshot(page, "forest-form")
 
     # Delete: a forest with changes in the log stays; one without goes, with its findings.

@@ -76,7 +76,7 @@ def test_planned_changes_export_as_ldif_and_the_next_export_verifies_them(client
     # Bulk: planned too.
     more = _fixable(export_forest, 2, exclude={applied.pk, ignored.pk, moved.pk})
     run = bulk.start(export_forest.tenant, admin, "suggestion", [f.pk for f in more])
-    run = bulk.run_bulk(run.pk, "suggestion", [f.pk for f in more]) or run
+    run = bulk.run_bulk(run.pk) or run
     assert set(Change.objects.filter(apply_run=run).values_list("result", flat=True)) == {"planned"}
     assert Finding.objects.filter(pk__in=[f.pk for f in more], status="open").count() == 2  # until verified
 
@@ -103,13 +103,13 @@ def test_planned_changes_export_as_ldif_and_the_next_export_verifies_them(client
     later.write_bytes(text)
     load_export(export_forest, later)
     results = {f.pk: Change.objects.get(finding=f).result for f in (applied, ignored, moved)}
-    assert results == {applied.pk: "applied", ignored.pk: "notapplied", moved.pk: "conflict"}
+    assert results == {applied.pk: "applied", ignored.pk: "not_applied", moved.pk: "conflict"}
     assert "holds another value" in Change.objects.get(finding=moved).error
     applied.refresh_from_db()
     assert applied.status == "resolved"
     # Every planned change of the forest was verified; the bulk ones were not imported.
     assert not Change.objects.filter(result="planned").exists()
-    assert set(Change.objects.filter(apply_run=run).values_list("result", flat=True)) == {"notapplied"}
+    assert set(Change.objects.filter(apply_run=run).values_list("result", flat=True)) == {"not_applied"}
 
 
 def test_scan_now_is_refused_on_a_forest_without_a_dc(client, personas, export_forest):

@@ -201,3 +201,33 @@ def test_a_fix_undone_by_a_feed_is_flagged_reverted_at_the_next_scan(sandbox_for
     assert finding.status == "open"
     flag = RevertedFix.objects.get(finding=finding)
     assert flag.change == change and flag.scan == later
+
+
+def test_a_dn_from_an_uploaded_export_that_ldap3_cannot_parse_is_refused_clearly(
+    client, personas, sandbox_forest, settings, tmp_path
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.MEDIA_ROOT = tmp_path
+    ldif = (
+        b"dn: CN=<b>x,OU=Sales,DC=corp,DC=example,DC=test\nobjectClass: user\ncn: <b>x\nsAMAccountName: bx\n"
+        b"displayName: x\nuserPrincipalName: b x@corp.example.com\n\n"
+    )
+    client.force_login(personas["admin"])
+    client.post(f"/t/acme/forests/{sandbox_forest.pk}/upload/", {"export": SimpleUploadedFile("x.ldf", ldif)})
+    finding = Finding.objects.get(value="b x@corp.example.com", attribute="userPrincipalName")
+    response = client.post(
+        f"/t/acme/findings/{finding.pk}/edit/", {"value": "bx@corp.example.com"}, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 200 and "not a valid DN" in response.content.decode()
+    change = Change.objects.get(finding=finding)
+    assert change.result == "refused" and "not a valid DN" in change.error
+
+
+def test_when_the_new_value_is_already_there_the_log_says_so(sandbox_forest, sandbox, personas):
+    dn = sandbox.user("Al Ready", userPrincipalName="al ready@corp.example.com")
+    scan(sandbox_forest)
+    finding = finding_on(dn, "userPrincipalName")
+    sandbox.set(dn, "userPrincipalName", ["already@corp.example.com"])  # someone fixed it by hand
+    change = actions.request_change(finding, "edit", personas["admin"], "already@corp.example.com")
+    assert change.result == "conflict" and "already holds" in change.error and "changed since" not in change.error

@@ -5,6 +5,7 @@ Plain Python: callers pass a DirectorySettings and get entries or clear Director
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import queue
@@ -189,6 +190,8 @@ def _bind(settings: DirectorySettings, name: str) -> ldap3.Connection:
         raise _explain_socket_error(exc, server.host, server.port) from exc
     except ldap_exc.LDAPSessionTerminatedByServerError as exc:
         raise UnreachableError(f"{server.host}:{server.port} closed the connection: {exc}") from exc
+    except ldap_exc.LDAPException as exc:
+        raise UnreachableError(f"{server.host}:{server.port} did not complete the bind: {exc}") from exc
     if not bound:
         result = conn.result
         conn.unbind()
@@ -617,36 +620,154 @@ def read_values(conn: ldap3.Connection, dn: str, attributes: list[str]) -> Entry
     return _entry_from(items[0], "") if items else None
 
 
-def guarded_modify(conn: ldap3.Connection, dn: str, attribute: str, old: list[str], new: list[str]) -> None:
-    """Replace exactly `old` by `new` in one LDAP modify.
+class OutcomeUnknownError(DirectoryError):
+    """The request was sent but no answer came (connection lost, time-out): AD may have applied it.
 
-    The modify deletes the exact old values and adds the new ones, so AD itself refuses it when a
-    value moved on since it was read ("conflict"); AD applies a modify whole or not at all.
+    Only a read-back can tell; the caller records the outcome as unknown until one does.
     """
+
+
+class LostBeforeSendingError(UnreachableError):
+    """The connection broke before the write was sent: nothing reached AD."""
+
+
+def check_dn(dn: str) -> None:
+    """Refuse a DN ldap3 cannot send (e.g. unescaped special characters from an uploaded LDIF)."""
+    from ldap3.utils.dn import parse_dn
+
+    try:
+        parse_dn(dn)
+    except ldap_exc.LDAPException as exc:
+        raise WriteRefusedError(
+            f"{dn!r} is not a valid DN ({exc}); scan the forest over LDAP to get the object's real DN."
+        ) from exc
+
+
+def exact_values(conn: ldap3.Connection, dn: str, attribute: str) -> list[str] | None:
+    """The attribute's values exactly as AD holds them (case included), or None: the object is gone."""
+    entry = read_values(conn, dn, [attribute])
+    return None if entry is None else [str(v) for v in entry.values(attribute)]
+
+
+def _folded(values) -> set[str]:
+    return {v.casefold() for v in values}
+
+
+def primary_smtp(values) -> list[str]:
+    return [v for v in values if v.startswith("SMTP:")]
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """A modify AD answered with success: what it held before, what we meant, what a read-back found."""
+
+    before: list[str]
+    intended: list[str]
+    after: list[str] | None  # None: the read-back after the modify failed
+
+    @property
+    def verified(self) -> bool:
+        return self.after is not None and sorted(self.after) == sorted(self.intended)
+
+
+def planned_values(dn: str, attribute: str, before: list[str], old: list[str], new: list[str]) -> list[str]:
+    """The values the attribute will hold once `old` is replaced by `new`, or why not (raises).
+
+    Byte for byte, case included: AD matches proxyAddresses, UPN and mail without regard to case,
+    so its own delete of `smtp:x` would also remove `SMTP:x`, a primary someone promoted by hand.
+    """
+    missing = [v for v in old if v not in before]
+    if missing:
+        if new and all(v in before for v in new):
+            raise ConflictError(
+                f"{attribute} of {dn} already holds {new}: nothing to write (someone made this change already).",
+                before,
+            )
+        raise ConflictError(
+            f"{attribute} of {dn} changed since the scan: AD now holds {before or 'no value'}, "
+            f"not {missing}. Nothing was written.",
+            before,
+        )
+    kept = [v for v in before if v not in old]
+    clash = [v for v in new if v.casefold() in _folded(kept)]
+    if clash:
+        raise ConflictError(f"{attribute} of {dn} already holds {clash} (AD ignores case): nothing to write.", before)
+    intended = kept + [v for v in new if v not in kept]
+    if attribute.lower() == "proxyaddresses" and primary_smtp(before) and not primary_smtp(intended):
+        raise WriteRefusedError(
+            f"This would leave {dn} without its primary SMTP: address ({primary_smtp(before)[0]}); "
+            "make another address primary in the same change."
+        )
+    return intended
+
+
+def guarded_modify(conn: ldap3.Connection, dn: str, attribute: str, old: list[str], new: list[str]) -> WriteResult:
+    """Replace exactly `old` by `new` in one LDAP modify, guarded byte for byte.
+
+    On the same connection, right before the modify, the attribute is read and compared with `old`
+    case included (planned_values): any difference is a conflict and nothing is sent. The modify
+    itself deletes the exact old values and adds the new ones, so AD refuses it if a value went away
+    in between; AD applies a modify whole or not at all. What remains open is a case-only edit by
+    someone else in the milliseconds between that read and the modify (AD's delete ignores case):
+    it is not prevented but detected, since the read-back after the modify is compared with the
+    exact intended set and a difference is returned (WriteResult.verified) for the log to show.
+    Closing it fully would need a lock AD does not offer; a replace of the whole set would instead
+    overwrite a concurrent addition silently, which is worse.
+
+    Raises ConflictError / WriteRefusedError (nothing written), LostBeforeSendingError (nothing
+    sent) or OutcomeUnknownError (sent, no answer: may be applied).
+    """
+    check_dn(dn)
+    try:
+        before = exact_values(conn, dn, attribute)
+    except ldap_exc.LDAPException as exc:
+        raise LostBeforeSendingError(
+            f"Lost the connection to {conn.server.host} before the change was sent ({exc}); nothing was written."
+        ) from exc
+    if before is None:
+        raise ConflictError(f"{attribute} of {dn} cannot be changed: the object no longer exists.", None)
+    intended = planned_values(dn, attribute, before, old, new)
     operations = []
     if old:
         operations.append((ldap3.MODIFY_DELETE, list(old)))
     if new:
         operations.append((ldap3.MODIFY_ADD, list(new)))
     if not operations:
-        return
+        return WriteResult(before, intended, before)
     try:
         result = _result_of(lambda: conn.modify(dn, {attribute: operations})) or conn.result
-    except ldap_exc.LDAPInvalidDnError as exc:
-        raise WriteRefusedError(f"{dn!r} is not a valid DN: {exc}") from exc
-    except (ldap_exc.LDAPSocketReceiveError, ldap_exc.LDAPSocketSendError, ldap_exc.LDAPSocketOpenError) as exc:
-        raise UnreachableError(f"Lost the connection to {conn.server.host}; the change may not be applied.") from exc
+    except ldap_exc.LDAPException as exc:
+        raise OutcomeUnknownError(
+            f"The connection to {conn.server.host} was lost after the change was sent "
+            f"({exc.__class__.__name__}); AD may have applied it."
+        ) from exc
     description = result.get("description")
     if description == "success":
-        return
+        try:
+            after = exact_values(conn, dn, attribute)
+        except (ldap_exc.LDAPException, DirectoryError):
+            after = None
+        return WriteResult(before, intended, after)
     if description in ("noSuchAttribute", "attributeOrValueExists", "noSuchObject"):
-        now = read_values(conn, dn, [attribute])
-        current = [str(v) for v in now.values(attribute)] if now else None
-        where = "the object no longer exists" if now is None else f"AD now holds {current or 'no value'}"
-        raise ConflictError(f"{attribute} of {dn} changed since the scan: {where}. Nothing was written.", current)
+        now = _reread_quietly(conn, dn, attribute)
+        where = "the object no longer exists" if now is None else f"AD now holds {now or 'no value'}"
+        raise ConflictError(f"{attribute} of {dn} changed since the scan: {where}. Nothing was written.", now)
     reason = REFUSAL_REASONS.get(description, f"AD refused the change ({description})")
     detail = (result.get("message") or "").strip()
     raise WriteRefusedError(f"{reason}: {detail}" if detail else reason)
+
+
+def close(conn: ldap3.Connection) -> None:
+    """Unbind, whatever state a failed operation left the connection in (it may be half-closed)."""
+    with contextlib.suppress(ldap_exc.LDAPException, OSError):  # the connection is gone either way
+        conn.unbind()
+
+
+def _reread_quietly(conn: ldap3.Connection, dn: str, attribute: str) -> list[str] | None:
+    try:
+        return exact_values(conn, dn, attribute)
+    except (ldap_exc.LDAPException, DirectoryError):
+        return None
 
 
 # ---------------------------------------------------------------------------
@@ -678,8 +799,9 @@ def create_group(conn: ldap3.Connection, container: str, name: str, sam_account_
         attributes["description"] = description
     try:
         result = _result_of(lambda: conn.add(dn, ["top", "group"], attributes)) or conn.result
-    except (ldap_exc.LDAPSocketReceiveError, ldap_exc.LDAPSocketSendError, ldap_exc.LDAPSocketOpenError) as exc:
-        raise UnreachableError(f"Lost the connection to {conn.server.host}; the group may not exist.") from exc
+    except ldap_exc.LDAPException as exc:
+        host = conn.server.host
+        raise OutcomeUnknownError(f"Lost the connection to {host}; the group may or may not exist.") from exc
     description_ = result.get("description")
     if description_ == "entryAlreadyExists":
         raise WriteRefusedError(f"{dn} already exists.")
@@ -689,7 +811,10 @@ def create_group(conn: ldap3.Connection, container: str, name: str, sam_account_
         reason = REFUSAL_REASONS.get(description_, f"AD refused to create the group ({description_})")
         detail = (result.get("message") or "").strip()
         raise WriteRefusedError(f"{reason}: {detail}" if detail else reason)
-    created = read_values(conn, dn, ["objectSid"])
+    try:
+        created = read_values(conn, dn, ["objectSid"])
+    except ldap_exc.LDAPException as exc:
+        raise OutcomeUnknownError(f"{dn} was created but could not be read back: {exc}") from exc
     raw_sid = created.first("objectSid") if created else None
     return dn, (format_sid(raw_sid) if raw_sid else "")
 
@@ -700,8 +825,8 @@ def delete_object(conn: ldap3.Connection, dn: str) -> bool:
         result = _result_of(lambda: conn.delete(dn)) or conn.result
     except ldap_exc.LDAPInvalidDnError as exc:
         raise WriteRefusedError(f"{dn!r} is not a valid DN: {exc}") from exc
-    except (ldap_exc.LDAPSocketReceiveError, ldap_exc.LDAPSocketSendError, ldap_exc.LDAPSocketOpenError) as exc:
-        raise UnreachableError(f"Lost the connection to {conn.server.host}; {dn} may still exist.") from exc
+    except ldap_exc.LDAPException as exc:
+        raise OutcomeUnknownError(f"Lost the connection to {conn.server.host}; {dn} may still exist.") from exc
     description = result.get("description")
     if description == "noSuchObject":
         return False

@@ -1,6 +1,7 @@
 """What an admin can do to a finding: edit, remove, accept, waive; and undo, approve, reject.
 
-Every write is one guarded LDAP modify (lib.directory.guarded_modify) recorded as a Change.
+Every write is one guarded LDAP modify (lib.directory.guarded_modify) recorded as a Change
+(writing.apply_change: every outcome, including a lost connection, ends in a true result).
 """
 
 from __future__ import annotations
@@ -8,17 +9,15 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from identityhub.lib import directory, rules
 from identityhub.scans.models import Finding
-from identityhub.scans.pipeline import context_for
-from identityhub.scans.sources import RULE_ATTRIBUTES, directory_settings
+from identityhub.tenants.models import Tenant
 
-from . import exceptions, planned
+from . import exceptions
 from .models import Change, Waiver
-from .recheck import current_snapshot, is_taken_for, refresh_object
+from .vetting import vet_change, vet_removal, vet_value
+from .writing import _record, apply_change
 
-# Attributes whose removal leaves the object without a value it needs.
-SINGLE_VALUED = {"userprincipalname", "mail", "mailnickname", "displayname", "samaccountname", "targetaddress"}
+__all__ = ["ActionRefused", "apply_change", "approve", "reject", "request_change", "undo", "vet_removal", "vet_value"]
 
 
 class ActionRefused(Exception):
@@ -27,27 +26,6 @@ class ActionRefused(Exception):
     def __init__(self, reasons: list[str]):
         super().__init__("; ".join(reasons))
         self.reasons = reasons
-
-
-def vet_value(finding: Finding, new_value: str) -> list[str]:
-    """Why `new_value` may not replace the finding's value (empty: it may)."""
-    snapshot = current_snapshot(finding.forest, finding.guid)
-    if snapshot is None:
-        return ["The object is not in the forest's current scan; scan again first."]
-    if not new_value.strip():
-        return ["Enter a value, or use Remove."]
-    entry = snapshot.as_entry()
-    ctx = context_for(finding.tenant)
-    problems = rules.check_value(
-        entry, finding.attribute, new_value, ctx, is_taken=is_taken_for(finding.tenant, finding.guid)
-    )
-    return [f"{rules.RULES[p.rule].title} ({p.rule})" for p in problems]
-
-
-def vet_removal(finding: Finding) -> list[str]:
-    if finding.attribute.lower() == "userprincipalname":
-        return ["A user needs a userPrincipalName: edit it instead."]
-    return []
 
 
 def proposed_values(finding: Finding, action: str, new_value: str | None) -> tuple[list[str], list[str]]:
@@ -62,16 +40,28 @@ def request_change(
     """Vet, record and (unless the tenant wants four eyes) apply one action on one finding."""
     if action == Change.Action.ACCEPT:
         return accept(finding, user, apply_run=apply_run)
-    reasons = vet_removal(finding) if action == Change.Action.REMOVE else vet_value(finding, new_value or "")
-    if reasons:
-        raise ActionRefused(reasons)
-    old, new = proposed_values(finding, action, new_value)
     waiting = finding.tenant.require_approval
-    result = Change.Result.AWAITING_APPROVAL if waiting else Change.Result.QUEUED
-    change = record_change(finding, action, user, old, new, result, apply_run=apply_run)
+    with transaction.atomic():
+        # Vetting and queueing under the tenant's lock: two changes giving one value to two
+        # objects are vetted one after the other, the second seeing the first in flight.
+        lock_tenant(finding.tenant_id)
+        if action == Change.Action.REMOVE:
+            reasons = vet_removal(finding, finding.value)
+        else:
+            reasons = vet_value(finding, new_value or "")
+        if reasons:
+            raise ActionRefused(reasons)
+        old, new = proposed_values(finding, action, new_value)
+        result = Change.Result.AWAITING_APPROVAL if waiting else Change.Result.QUEUED
+        change = record_change(finding, action, user, old, new, result, apply_run=apply_run)
     if apply_now and not waiting:
         apply_change(change)
     return change
+
+
+def lock_tenant(tenant_id: int) -> None:
+    """Serialise vetting within one tenant until the transaction ends (a row lock, no table lock)."""
+    Tenant.objects.select_for_update().filter(pk=tenant_id).values_list("pk", flat=True).first()
 
 
 def record_change(finding: Finding, action: str, user, old: list, new: list, result: str, **fields) -> Change:
@@ -137,53 +127,24 @@ def reopen_expired_waivers(today=None) -> int:
     return count
 
 
-def apply_change(change: Change, *, duplicates: bool = True) -> Change:
-    """Write one change to AD, guarded; record what happened; re-check the object from AD."""
-    if planned.applies_to(change.forest):
-        return planned.plan(change)  # no DC to write to: into the LDIF for the forest's admin
-    settings = directory.for_writing(directory_settings(change.forest), change.dn)
-    try:
-        conn = directory.connect(settings)
-    except directory.DirectoryError as exc:
-        return _record(change, Change.Result.REFUSED, str(exc))
-    try:
-        try:
-            directory.guarded_modify(conn, change.dn, change.attribute, change.old_values, change.new_values)
-        except directory.ConflictError as exc:
-            _record(change, Change.Result.CONFLICT, str(exc), current_values=exc.current)
-        except directory.DirectoryError as exc:
-            return _record(change, Change.Result.REFUSED, str(exc))
-        else:
-            _record(change, Change.Result.APPLIED, "", applied_at=timezone.now())
-            if change.reverts_id:
-                reverted = Change.objects.get(pk=change.reverts_id)
-                reverted.result = Change.Result.REVERTED
-                reverted.save(update_fields=["result"])
-        # After a write, and after a conflict too: the findings then show what AD holds now,
-        # so a retry starts from the current value.
-        entry = directory.read_values(conn, change.dn, RULE_ATTRIBUTES)
-    finally:
-        conn.unbind()
-    refresh_object(change.forest, entry, change.guid, duplicates=duplicates)
-    return change
-
-
-def _record(change: Change, result: str, error: str, **fields) -> Change:
-    change.result, change.error = result, error
-    for name, value in fields.items():
-        setattr(change, name, value)
-    change.save(update_fields=["result", "error", *fields])
-    return change
-
-
 def undo(change: Change, user) -> Change:
     """A new guarded change the other way; it conflicts if the value moved on since."""
     if change.result != Change.Result.APPLIED or change.action == Change.Action.ACCEPT:
         raise ActionRefused(["Only an applied edit or removal can be undone."])
-    if change.undone_by.filter(result__in=Change.OPEN_RESULTS).exists():
+    if change.undone_by.filter(result__in=(*Change.OPEN_RESULTS, Change.Result.UNKNOWN)).exists():
         raise ActionRefused(["An undo of this change is already waiting."])
     waiting = change.tenant.require_approval
-    back = Change.objects.create(
+    with transaction.atomic():
+        lock_tenant(change.tenant_id)
+        reasons = [r for value in change.old_values for r in vet_value(change, value, rules_apply=False)]
+        if reasons:
+            raise ActionRefused(reasons)
+        back = _create_undo(change, user, waiting)
+    return back if waiting else apply_change(back)
+
+
+def _create_undo(change: Change, user, waiting: bool) -> Change:
+    return Change.objects.create(
         tenant=change.tenant,
         forest=change.forest,
         finding=change.finding,
@@ -197,19 +158,24 @@ def undo(change: Change, user) -> Change:
         result=Change.Result.AWAITING_APPROVAL if waiting else Change.Result.QUEUED,
         reverts=change,
     )
-    return back if waiting else apply_change(back)
 
 
 def approve(change: Change, approver) -> Change:
     if change.requested_by_id == approver.pk:
         raise ActionRefused(["Four eyes: someone else must approve your change."])
-    # Claim the change: of two admins approving at once, only one applies it.
-    claimed = Change.objects.filter(pk=change.pk, result=Change.Result.AWAITING_APPROVAL).update(
-        result=Change.Result.QUEUED, approved_by=approver, approved_at=timezone.now()
-    )
-    if not claimed:
-        raise ActionRefused(["This change is not waiting for approval."])
-    change.refresh_from_db()
+    with transaction.atomic():
+        lock_tenant(change.tenant_id)
+        change.refresh_from_db()
+        if change.result != Change.Result.AWAITING_APPROVAL:
+            raise ActionRefused(["This change is not waiting for approval."])
+        # Vetted again now: since it was proposed, other changes may have been approved or
+        # applied, and the tenant's values may have moved on.
+        reasons = vet_change(change)
+        decided = {"approved_by": approver, "approved_at": timezone.now()}
+        if reasons:
+            return _record(change, Change.Result.REFUSED, "Refused at approval: " + "; ".join(reasons), **decided)
+        # Claim the change: of two admins approving at once, only one applies it.
+        _record(change, Change.Result.QUEUED, "", **decided)
     return apply_change(change)
 
 

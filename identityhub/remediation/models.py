@@ -26,11 +26,17 @@ class ApplyRun(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="apply_runs")
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    action = models.CharField(max_length=20, blank=True)
+    finding_ids = models.JSONField(default=list, help_text="The rows of the run, in the order they are applied.")
     total = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
     created = models.DateTimeField(auto_now_add=True)
     finished = models.DateTimeField(null=True, blank=True)
+    # The worker running it: its claim and its last sign of life. A run whose worker died (its
+    # heartbeat went stale) is taken over by another worker; see bulk.run_bulk.
+    claim = models.CharField(max_length=32, blank=True)
+    heartbeat = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created"]
@@ -71,9 +77,18 @@ class Change(models.Model):
         REVERTED = "reverted", "Reverted"
         # A forest without a reachable DC (planned.py): in the LDIF to import, until an export shows it.
         PLANNED = "planned", "Planned (LDIF)"
-        NOT_APPLIED = "notapplied", "Not applied"
+        # The modify was sent and the connection lost before AD's answer: a re-read settles it as
+        # applied, not applied or conflict.
+        UNKNOWN = "unknown", "Outcome being confirmed"
+        # A re-read (or, for a planned change, the next export) found the values the change started from.
+        NOT_APPLIED = "not_applied", "Not applied"
+        # No DC could be reached (or the connection broke) before anything was sent: AD did not
+        # refuse anything, it never saw the change; it may be tried again.
+        NOT_SENT = "not_sent", "Not sent (no DC reachable)"
 
     OPEN_RESULTS = (Result.AWAITING_APPROVAL, Result.QUEUED, Result.PLANNED)
+    # Outcomes still to be settled by a re-read of AD (and so not final either).
+    UNSETTLED_RESULTS = (Result.QUEUED, Result.UNKNOWN)
     # Fields that may still change after creation, and only while the result is open (or when an
     # applied change is undone, which marks it reverted).
     OUTCOME_FIELDS = {"result", "error", "current_values", "approved_by", "approved_at", "applied_at"}
@@ -89,7 +104,7 @@ class Change(models.Model):
     action = models.CharField(max_length=10, choices=Action.choices)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created = models.DateTimeField(auto_now_add=True)
-    result = models.CharField(max_length=10, choices=Result.choices)
+    result = models.CharField(max_length=16, choices=Result.choices)
     error = models.TextField(blank=True)
     current_values = models.JSONField(null=True, blank=True, help_text="What AD held when it refused a conflict.")
     approved_by = models.ForeignKey(
@@ -105,6 +120,14 @@ class Change(models.Model):
     class Meta:
         ordering = ["-created", "-pk"]
         indexes = [models.Index(fields=["tenant", "created"]), models.Index(fields=["forest", "guid", "attribute"])]
+        constraints = [
+            # A bulk row is claimed by creating its change: a row is never applied twice in a run.
+            models.UniqueConstraint(
+                fields=["apply_run", "finding"],
+                condition=models.Q(apply_run__isnull=False, finding__isnull=False),
+                name="one_change_per_bulk_row",
+            )
+        ]
 
     def __str__(self):
         return f"{self.get_action_display()} {self.attribute} of {self.dn}"
@@ -118,7 +141,11 @@ class Change(models.Model):
         if update_fields is None or not set(update_fields) <= self.OUTCOME_FIELDS:
             raise ValidationError("A change is immutable: only its outcome is recorded, once.")
         stored = Change.objects.filter(pk=self.pk).values_list("result", flat=True).first()
-        closing = stored in self.OPEN_RESULTS or (stored == self.Result.APPLIED and self.result == self.Result.REVERTED)
+        closing = (
+            stored in self.OPEN_RESULTS
+            or stored == self.Result.UNKNOWN
+            or (stored == self.Result.APPLIED and self.result == self.Result.REVERTED)
+        )
         if not closing:
             raise ValidationError("This change already has its outcome.")
 

@@ -14,6 +14,8 @@ RESULT_BADGES = {
     Change.Result.REJECTED: "red",
     Change.Result.REVERTED: "",
     Change.Result.PLANNED: "amber",
+    Change.Result.UNKNOWN: "amber",
+    Change.Result.NOT_SENT: "amber",
     Change.Result.NOT_APPLIED: "red",
 }
 UNDOABLE = {Change.Action.EDIT, Change.Action.REMOVE, Change.Action.UNDO}
@@ -36,7 +38,7 @@ class ChangeTable(tables.Table):
     values = tables.Column(verbose_name="Old → new", accessor="pk", orderable=False)
     action = tables.Column()
     result = tables.Column()
-    error = tables.Column(default="")
+    error = tables.Column(default="", verbose_name="Detail")
     approved_by = tables.Column(verbose_name="Approver", order_by=("approved_by__username",), default="")
     buttons = tables.Column(verbose_name="", accessor="pk", orderable=False)
 
@@ -64,7 +66,11 @@ class ChangeTable(tables.Table):
 
     def render_result(self, record):
         colour = RESULT_BADGES.get(record.result, "")
-        return format_html('<span class="badge {}">{}</span>', colour, record.get_result_display())
+        badge = format_html('<span class="badge {}">{}</span>', colour, record.get_result_display())
+        if record.result == Change.Result.UNKNOWN:
+            # Said where the eye is, not only in the detail column (off-screen on narrow windows).
+            return format_html("{}<br><small>AD is being read back to confirm it</small>", badge)
+        return badge
 
     def render_error(self, record):
         if record.current_values:

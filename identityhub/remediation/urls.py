@@ -14,6 +14,7 @@ urlpatterns = [
     path("t/<slug:slug>/findings/bulk/apply/", views.bulk_apply, name="bulk-apply"),
     path("t/<slug:slug>/apply/", runs.apply_run_list, name="apply-run-list"),
     path("t/<slug:slug>/apply/<int:run_id>/", views.apply_run_detail, name="apply-run"),
+    path("t/<slug:slug>/apply/<int:run_id>/retry/", views.apply_run_retry, name="apply-run-retry"),
     # the change log, its exports, undo and four-eyes approval
     path("t/<slug:slug>/changes/", changelog.change_list, name="change-list"),
     path("t/<slug:slug>/changes/export.csv", changelog.change_export_csv, name="change-export-csv"),

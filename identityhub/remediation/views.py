@@ -29,8 +29,14 @@ def _cell(request, finding, part="buttons", **context):
 @require_GET
 @tenant_view("edit")
 def finding_actions(request, tenant, finding_id):
-    """The action buttons again (Cancel of an inline form)."""
-    return _cell(request, _finding(tenant, finding_id))
+    """The action buttons again (Cancel of an inline form), or with ?change= that change's outcome
+    (polled while it is being confirmed)."""
+    finding = _finding(tenant, finding_id)
+    change_id = request.GET.get("change", "")
+    if change_id.isdigit():
+        change = get_object_or_404(Change, tenant=tenant, finding=finding, pk=int(change_id))
+        return _cell(request, finding, "outcome", change=change)
+    return _cell(request, finding)
 
 
 @require_http_methods(["GET", "POST"])
@@ -181,9 +187,18 @@ def _refuse_selection(request, exc: SelectionRefused):
 def apply_run_detail(request, tenant, run_id):
     run = get_object_or_404(ApplyRun, tenant=tenant, pk=run_id)
     changes = run.changes.select_related("requested_by").order_by("pk")
-    counts = {
-        r: changes.filter(result=r).count()
-        for r in (Change.Result.APPLIED, Change.Result.CONFLICT, Change.Result.REFUSED)
-    }
     template = "remediation/apply_run.html#progress" if request.htmx else "remediation/apply_run.html"
-    return render(request, template, {"tenant": tenant, "run": run, "changes": changes[:500], "counts": counts})
+    context = {"tenant": tenant, "run": run, "changes": changes[:500], **bulk.summary(run)}
+    return render(request, template, context)
+
+
+@require_POST
+@tenant_view("edit")
+def apply_run_retry(request, tenant, run_id):
+    """Queue a run's rows that were never attempted once more (its worker stopped, or it failed)."""
+    run = get_object_or_404(ApplyRun, tenant=tenant, pk=run_id)
+    if bulk.retry(run):
+        messages.info(request, "The rows not attempted yet are queued again.")
+    else:
+        messages.error(request, "This run is still running.")
+    return redirect(run)

@@ -81,7 +81,7 @@ def create_in_ad(trip_id: int) -> str | None:
         try:
             dn, sid = directory.create_group(conn, trip.container, trip.name, trip.sam_account_name, DESCRIPTION)
         finally:
-            conn.unbind()
+            directory.close(conn)  # a lost connection must not hide the DirectoryError above
     except directory.DirectoryError as exc:
         _finish(trip, TestGroupRoundTrip.Status.FAILED, error=str(exc))
         progress.event(trip.tenant, RolloutEvent.Kind.ROUND_TRIP, f"Creating the test group failed: {exc}")
@@ -161,7 +161,7 @@ def remove(trip, status: str) -> None:
         try:
             directory.delete_object(conn, trip.dn)
         finally:
-            conn.unbind()
+            directory.close(conn)  # a lost connection must not hide the DirectoryError above
     except directory.DirectoryError as exc:
         error = f"{trip.error} Removing {trip.dn} failed: {exc}".strip()
         final = TestGroupRoundTrip.Status.CLEANUP_FAILED if trip.seen_at else status

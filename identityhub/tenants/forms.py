@@ -26,6 +26,10 @@ def _validate_dns(text: str, label: str) -> None:
             raise forms.ValidationError(f"{label}: {line[:200]!r} is not a valid DN.") from exc
 
 
+def _lines(text: str) -> list[str]:
+    return [line.strip().lower() for line in (text or "").splitlines() if line.strip()]
+
+
 class ForestForm(forms.ModelForm):
     """Create or edit a forest. The stored bind password is never sent back to the browser."""
 
@@ -112,23 +116,35 @@ class ForestForm(forms.ModelForm):
                 raise forms.ValidationError("Not a PEM certificate (-----BEGIN CERTIFICATE-----).") from exc
         return pem
 
-    # Where the stored password would be sent: it is asked for again only when one of these changes.
-    CONNECTION_FIELDS = ("servers", "port", "use_starttls")
-
     def clean_bind_password(self):
         password = self.cleaned_data["bind_password"]
         if password:
             return password
         if not self.instance.pk:
             raise forms.ValidationError("The bind password is required.")
-        if self.instance.bind_password and set(self.changed_data) & set(self.CONNECTION_FIELDS):
+        if self.instance.bind_password and self._endpoint_changed():
+            # Else anyone who may edit the forest could point it at a host of theirs and have the
+            # stored password sent there in a simple bind.
             raise forms.ValidationError(
-                "Type the bind password again: the server, port or TLS changed, and the stored password "
-                "is only ever sent to the server it was given for."
+                "The servers, port or TLS settings differ from the saved ones: type the bind password "
+                "again to test or save them."
             )
         # The stored one (none for a forest known only from exports): a schedule or scope change
         # never needs the password retyped.
         return self.instance.bind_password
+
+    def _endpoint_changed(self) -> bool:
+        """Do the servers, port or TLS settings typed differ from the saved ones? (Unreadable: yes.)"""
+        saved = self.instance
+        typed = self.cleaned_data
+        if not {"servers", "port", "use_starttls", "ca_certificate"} <= typed.keys():
+            return True
+        return (
+            _lines(typed["servers"]) != _lines(saved.servers)
+            or typed["port"] != saved.port
+            or typed["use_starttls"] != saved.use_starttls
+            or typed["ca_certificate"].strip() != (saved.ca_certificate or "").strip()
+        )
 
     def directory_settings(self) -> DirectorySettings:
         """Connection settings from the cleaned form, for "Test connection" before saving."""
