@@ -504,7 +504,8 @@ def _paged(
     conn: ldap3.Connection, base: str, search_filter: str, attributes: list[str], page_size: int, deleted: bool = False
 ):
     """Entries of a paged subtree search; with `deleted`, tombstones too (the Show Deleted control)."""
-    controls = [(SHOW_DELETED_OID, True, None)] if deleted else None
+    # Only with tombstones wanted: a search without controls stays exactly the plain paged search.
+    extra = {"controls": [(SHOW_DELETED_OID, True, None)]} if deleted else {}
     cookie = None
     while True:
         try:
@@ -516,7 +517,7 @@ def _paged(
                 paged_size=page_size,
                 paged_criticality=True,
                 paged_cookie=cookie,
-                controls=controls,
+                **extra,
             )
         except (ldap_exc.LDAPSocketReceiveError, ldap_exc.LDAPSocketSendError, ldap_exc.LDAPSocketOpenError) as exc:
             host = conn.server.host

@@ -39,11 +39,27 @@ class ScanRun(models.Model):
         LDAP = "ldap", "LDAP"
         UPLOAD = "upload", "Uploaded export"
 
+    class Kind(models.TextChoices):
+        FULL = "full", "Full"
+        DELTA = "delta", "Delta"
+
     ACTIVE = (Status.QUEUED, Status.RUNNING)
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="scans")
     forest = models.ForeignKey(Forest, on_delete=models.CASCADE, related_name="scans")
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.LDAP)
+    # What ran: a delta asked for may run as a full scan, and full_reason says why.
+    kind = models.CharField(max_length=5, choices=Kind.choices, default=Kind.FULL)
+    full_reason = models.CharField(max_length=500, blank=True, help_text="Why a full scan ran instead of a delta.")
+    # A delta changes the picture of the full scan it continues in place: its rows keep that scan's id.
+    picture = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="Delta: the picture."
+    )
+    # Where this scan's read stood on its DC (lib.directory.Watermark) and the scope and rules it
+    # read with ("context"): what the next delta continues from. Empty for uploads.
+    watermark = models.JSONField(default=dict, blank=True)
+    # The picture's last confirmation by a full or delta scan: "scanned recently", "last seen".
+    refreshed = models.DateTimeField(null=True, blank=True)
     upload = models.FileField(upload_to="uploads/%Y/%m/", blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     is_current = models.BooleanField(default=False)
@@ -61,6 +77,8 @@ class ScanRun(models.Model):
     objects_read = models.PositiveIntegerField(default=0)
     objects_in_scope = models.PositiveIntegerField(default=0)
     objects_excluded = models.PositiveIntegerField(default=0)
+    objects_changed = models.PositiveIntegerField(default=0, help_text="Delta: objects added or changed in scope.")
+    objects_deleted = models.PositiveIntegerField(default=0, help_text="Objects that left the picture.")
     findings_count = models.PositiveIntegerField(default=0)
     rule_counts = models.JSONField(default=dict, blank=True)
     severity_counts = models.JSONField(default=dict, blank=True)
@@ -165,6 +183,30 @@ class StagedKey(KeyColumns):
 
     scan = models.ForeignKey(ScanRun, on_delete=models.CASCADE, related_name="+", db_constraint=False)  # appends
     forest = models.ForeignKey(Forest, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
+
+
+class WantedKey(models.Model):
+    """A value a finding's suggestion would take (before vetting), in one scan's picture.
+
+    Suggestions are vetted against the values other objects hold or want (pipeline.vet_suggestions).
+    A delta re-vets the suggestions wanting a value whose holders it changed: these rows find them
+    without re-reading the forest's findings. Written for findings whose suggestion takes an
+    identity key (UPN, addresses, mailNickname...): far fewer rows than IdentityKey.
+    """
+
+    scan = models.ForeignKey(ScanRun, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
+    forest = models.ForeignKey(Forest, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
+    guid = models.UUIDField()
+    finding = models.CharField(max_length=64, help_text="Finding.key of the finding suggesting it.")
+    kind = models.CharField(max_length=20)
+    value = models.TextField()
+    proposal = models.TextField(help_text="The suggestion before vetting.")
+
+    class Meta:
+        indexes = [models.Index(fields=["scan", "value"]), models.Index(fields=["scan", "guid"])]
+
+    def __str__(self):
+        return f"{self.kind}:{self.value}"
 
 
 class StagedFinding(models.Model):

@@ -26,7 +26,7 @@ from identityhub.lib.entry import Entry
 from identityhub.lib.rules.checks import check_in_scope
 from identityhub.lib.rules.duplicates import duplicate_rule, identity_keys_in_scope, value_keys
 
-from .models import DirectoryObject, Finding, IdentityKey, ScanRun, StagedFinding, StagedKey
+from .models import DirectoryObject, Finding, IdentityKey, ScanRun, StagedFinding, StagedKey, WantedKey
 from .signals import scan_completed
 
 log = logging.getLogger(__name__)
@@ -311,8 +311,11 @@ class ScanBusy(Exception):
     """The forest already has a scan queued or running."""
 
 
-def queue_scan(forest, user=None, upload=None) -> ScanRun:
-    """Create the ScanRun row and hand it to a worker once the row is committed."""
+def queue_scan(forest, user=None, upload=None, kind: str = ScanRun.Kind.FULL) -> ScanRun:
+    """Create the ScanRun row and hand it to a worker once the row is committed.
+
+    An uploaded export is always read whole: a delta is asked of the forest's DC only.
+    """
     from .tasks import scan_forest
 
     with transaction.atomic():
@@ -323,6 +326,7 @@ def queue_scan(forest, user=None, upload=None) -> ScanRun:
             forest=forest,
             source=ScanRun.Source.UPLOAD if upload else ScanRun.Source.LDAP,
             upload=upload or "",
+            kind=ScanRun.Kind.FULL if upload else kind,
             triggered_by=user if user and user.is_authenticated else None,
             catalogue_version=rules.CATALOGUE_VERSION,
             ruleset=forest.tenant.ruleset,
@@ -350,20 +354,29 @@ def discard_staging(scan: ScanRun) -> None:
     StagedFinding.objects.filter(scan=scan).delete()
     StagedKey.objects.filter(scan=scan).delete()
     IdentityKey.objects.filter(scan=scan).delete()
+    WantedKey.objects.filter(scan=scan).delete()
     DirectoryObject.objects.filter(scan=scan).delete()
 
 
-def execute(scan_id: int, open_entries: Callable[[ScanRun, Callable], Iterable]) -> ScanRun | None:
+def execute(
+    scan_id: int, open_entries: Callable[[ScanRun, Callable], Iterable], open_changes: Callable | None = None
+) -> ScanRun | None:
     """Claim, run and finish one scan; any failure leaves the previous picture as it was.
 
     open_entries(scan, prepare) yields prepare(entry) for every entry of the scan's source
-    (sources.entries_for; prepare may run in another process).
+    (sources.entries_for; prepare may run in another process). A delta scan reads through
+    open_changes (sources.changes_for, see delta.run_delta), or runs as a full scan when it cannot.
     """
     scan = claim(scan_id)
     if scan is None:
         return None
     try:
-        run_scan(scan, open_entries)
+        if scan.kind == ScanRun.Kind.DELTA and open_changes is not None:
+            from . import delta
+
+            delta.execute(scan, open_entries, open_changes)
+        else:
+            run_scan(scan, open_entries)
     except ScanCancelled:
         _end_without_picture(scan, ScanRun.Status.CANCELLED, "Cancelled before it completed.")
     except Exception as exc:  # noqa: BLE001 - every failure must end the job row, whatever it was
@@ -461,6 +474,7 @@ def finalize(scan: ScanRun, *, read: int, in_scope: int, exclusions: Counter) ->
         ScanRun.objects.filter(pk=scan.pk).update(
             status=ScanRun.Status.COMPLETED,
             finished=timezone.now(),
+            refreshed=timezone.now(),
             catalogue_version=rules.CATALOGUE_VERSION,
             ruleset=scan.tenant.ruleset,
             objects_read=read,
@@ -529,15 +543,25 @@ def _counts(queryset, field: str) -> dict:
 
 
 def vet_suggestions(scan: ScanRun) -> None:
-    """Drop every suggestion that would take a value another object holds, or that two suggest."""
+    """Drop every suggestion that would take a value another object holds, or that two suggest.
+
+    The values each suggestion would take are kept as the picture's WantedKey rows: a delta
+    re-vets the suggestions wanting a value whose holders it changed (delta.revet_suggestions).
+    """
     wanted: dict[tuple[str, str], set] = {}
-    for pk, guid, keys in (
-        StagedFinding.objects.filter(scan=scan, suggestion__isnull=False).values_list("pk", "guid", "suggestion_keys")
+    proposals = []
+    for pk, guid, keys, key, suggestion in (
+        StagedFinding.objects.filter(scan=scan, suggestion__isnull=False).values_list(
+            "pk", "guid", "suggestion_keys", "key", "suggestion"
+        )
     ).iterator(chunk_size=BATCH):
         for kind, value in keys or ():
             wanted.setdefault((kind, value), set()).add((pk, guid))
+            proposals.append(WantedKey(scan=scan, forest_id=scan.forest_id, guid=guid, finding=key, kind=kind,
+                                       value=value, proposal=suggestion))  # fmt: skip
     if not wanted:
         return
+    WantedKey.objects.bulk_create(proposals, batch_size=BATCH)
     scans = list(_current_scan_ids(scan.tenant_id, exclude_forest=scan.forest_id)) + [scan.pk]
     refused = {pk for holders in wanted.values() if len({g for _, g in holders}) > 1 for pk, _ in holders}
     values = sorted({value for _, value in wanted})
@@ -663,15 +687,25 @@ def finding_on_key(scan_id: int, key: IdentityKey, obj: DirectoryObject, code: s
 
 
 def prune_snapshots(forest) -> None:
-    """Keep the objects of the last few completed scans (history); older snapshots go."""
+    """Keep the objects of the last few completed full scans (history); older snapshots go.
+
+    Deltas hold no rows once completed (they update the current picture in place), and the
+    current picture is never pruned, however many scans ran since.
+    """
     keep = list(
-        ScanRun.objects.filter(forest=forest, status=ScanRun.Status.COMPLETED)
+        ScanRun.objects.filter(forest=forest, status=ScanRun.Status.COMPLETED, kind=ScanRun.Kind.FULL)
         .order_by("-finished")
         .values_list("pk", flat=True)[:KEEP_SNAPSHOTS]
     )
-    old = ScanRun.objects.filter(forest=forest).exclude(pk__in=keep).exclude(status__in=ScanRun.ACTIVE)
+    old = (
+        ScanRun.objects.filter(forest=forest, kind=ScanRun.Kind.FULL)
+        .exclude(pk__in=keep)
+        .exclude(status__in=ScanRun.ACTIVE)
+        .exclude(is_current=True)
+    )
     DirectoryObject.objects.filter(scan__in=old).delete()
     IdentityKey.objects.filter(scan__in=old).delete()
+    WantedKey.objects.filter(scan__in=old).delete()
 
 
 SCHEDULE_INTERVALS = {"hourly": 3600, "6h": 6 * 3600, "daily": 86400, "weekly": 7 * 86400}
