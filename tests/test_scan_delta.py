@@ -322,3 +322,24 @@ def test_a_picture_without_a_watermark_is_followed_by_a_full_scan(one_lab):
     ScanRun.objects.filter(forest=lab.forest).update(watermark={})
     scan = run(lab.forest)
     assert scan.kind == "full" and "without a DC watermark" in scan.full_reason
+
+
+def test_a_fix_undone_by_a_feed_is_flagged_reverted_by_the_next_delta(sandbox_forest, sandbox, personas):
+    """Over the global catalog port, as the remediation sandbox reads."""
+    from identityhub.remediation import actions
+    from identityhub.remediation.models import RevertedFix
+
+    from .remediation_support import finding_on
+
+    dn = sandbox.user("Rita Revert", userPrincipalName="rita revert@corp.example.com")
+    run(sandbox_forest, ScanRun.Kind.FULL)
+    finding = finding_on(dn, "userPrincipalName")
+    first_seen = finding.first_seen
+    change = actions.request_change(finding, "edit", personas["admin"], "rita.revert@corp.example.com")
+    assert change.result == "applied"
+    sandbox.set(dn, "userPrincipalName", ["rita revert@corp.example.com"])  # the HR feed puts it back
+    later = run(sandbox_forest)
+    assert later.kind == "delta", later.full_reason
+    finding.refresh_from_db()
+    assert finding.status == "open" and finding.first_seen == first_seen and finding.last_scan == later
+    assert RevertedFix.objects.get(finding=finding).scan == later
