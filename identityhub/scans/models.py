@@ -11,6 +11,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Coalesce, Greatest
 from django.urls import reverse
 
 from identityhub.lib.entry import Entry
@@ -251,6 +252,21 @@ class FindingQuerySet(models.QuerySet):
     def unresolved(self):
         return self.exclude(status=Finding.Status.RESOLVED)
 
+    def with_seen(self):
+        """Annotate `seen`: when the finding was last known present. A delta scan reads only what
+        changed, so an open finding of an object it did not touch was still there when the
+        forest's picture was last refreshed (ScanRun.refreshed), though its last_seen is older."""
+        refreshed = ScanRun.objects.filter(forest=models.OuterRef("forest"), is_current=True).values("refreshed")[:1]
+        return self.annotate(
+            seen=models.Case(
+                models.When(
+                    ~Q(status=Finding.Status.RESOLVED),
+                    then=Greatest(models.F("last_seen"), Coalesce(models.Subquery(refreshed), models.F("last_seen"))),
+                ),
+                default=models.F("last_seen"),
+            )
+        )
+
 
 class Finding(models.Model):
     """One problem with one value of one object, tracked across scans until it is gone."""
@@ -307,6 +323,11 @@ class Finding(models.Model):
 
     AWAITING_SYNC = "fixed, awaiting sync"
     VERIFIED_CLEAN = "verified clean"
+
+    @property
+    def seen_at(self):
+        """When the finding was last known present (see FindingQuerySet.with_seen)."""
+        return getattr(self, "seen", None) or self.last_seen
 
     @property
     def sync_state(self) -> str:

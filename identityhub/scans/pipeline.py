@@ -709,21 +709,48 @@ def prune_snapshots(forest) -> None:
 
 
 SCHEDULE_INTERVALS = {"hourly": 3600, "6h": 6 * 3600, "daily": 86400, "weekly": 7 * 86400}
+AT_SET_TIME = {"daily": 1, "weekly": 7}  # days between full scans that start at the forest's full_scan_time
 
 
 def queue_due_scans(now) -> list[ScanRun]:
-    """Scans for every scheduled forest whose last scan started longer ago than its interval."""
+    """For every scheduled forest: a full scan when its schedule says one is due, else a delta
+    when the last scan is older than its delta interval. "Only when started by hand" queues none."""
     from identityhub.tenants.models import Forest
 
     queued = []
     for forest in Forest.objects.exclude(scan_schedule="manual").select_related("tenant"):
         if not forest.server_list:
             continue
-        last = ScanRun.objects.filter(forest=forest, source=ScanRun.Source.LDAP).order_by("-created").first()
-        interval = SCHEDULE_INTERVALS[forest.scan_schedule]
-        if last is None or (now - last.created).total_seconds() >= interval:
-            try:
-                queued.append(queue_scan(forest))
-            except ScanBusy:
-                continue
+        kind = due_kind(forest, now)
+        if kind is None:
+            continue
+        try:
+            queued.append(queue_scan(forest, kind=kind))
+        except ScanBusy:
+            continue
     return queued
+
+
+def due_kind(forest, now) -> str | None:
+    """ScanRun.Kind of the scan the forest's schedule wants now, or None."""
+    scans = ScanRun.objects.filter(forest=forest, source=ScanRun.Source.LDAP)
+    last_full = scans.filter(kind=ScanRun.Kind.FULL).order_by("-created").first()
+    if last_full is None or last_full.created < _last_full_slot(forest, now):
+        return ScanRun.Kind.FULL
+    last = scans.order_by("-created").first()
+    if forest.delta_minutes and (now - last.created).total_seconds() >= forest.delta_minutes * 60:
+        return ScanRun.Kind.DELTA
+    return None
+
+
+def _last_full_slot(forest, now):
+    """When the latest full scan was due: an interval ago, or the last time the set time came round."""
+    days = AT_SET_TIME.get(forest.scan_schedule)
+    if days is None:
+        return now - timezone.timedelta(seconds=SCHEDULE_INTERVALS[forest.scan_schedule])
+    local = timezone.localtime(now)
+    slot = local.replace(hour=forest.full_scan_time.hour, minute=forest.full_scan_time.minute, second=0, microsecond=0)
+    if slot > local:
+        slot -= timezone.timedelta(days=1)
+    # Weekly: due once the last full scan is older than the set time six days before this one's.
+    return slot - timezone.timedelta(days=days - 1)

@@ -1,4 +1,6 @@
 import django_tables2 as tables
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 
 from .models import Finding
@@ -65,6 +67,10 @@ class FindingTable(tables.Table):
         if record.reverted_fixes.all():
             status += format_html(' <span class="badge red" title="{}">reverted</span>', "A fix was undone in AD")
         return status
+
+    def render_last_seen(self, value, record):
+        # A delta scan confirms the findings of objects it did not touch without rewriting them.
+        return date_format(timezone.localtime(record.seen_at), "SHORT_DATETIME_FORMAT")
 
     def render_value(self, value, record):
         shown = format_html('<span class="mono">{}</span>', value)
