@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: run test lint bench lab-deps browser-deps clean
+.PHONY: run test lint bench bench-delta lab-deps browser-deps clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ lint: $(VENV)/.dev
 bench: $(VENV)/.dev
 	$(PY) bench/scan_bench.py $(BENCH_ARGS)
 	$(PY) bench/export_bench.py $(EXPORT_BENCH_ARGS)
+
+# A full scan against a delta after 100 changes, on a real Samba AD DC (root, like the tests' lab).
+bench-delta: $(VENV)/.dev
+	$(PY) bench/delta_bench.py $(DELTA_BENCH_ARGS)
 
 # Debian packages the tests use: Samba AD DC and slapd for the directory lab, Chromium for pages,
 # docker-compose to validate docker-compose.yml. Needs root; starts no system daemon.
