@@ -6,9 +6,11 @@ from __future__ import annotations
 import os
 import random
 import time
+import uuid
 
 import pytest
 
+from identityhub.scans import delta as delta_scans
 from identityhub.scans import pipeline
 from identityhub.scans.models import DirectoryObject, Finding, IdentityKey, ScanRun
 from identityhub.scans.sources import changes_for, entries_for
@@ -230,6 +232,8 @@ def test_an_object_moved_out_of_scope_or_deleted_leaves_the_picture_and_its_find
     assert DirectoryObject.objects.filter(scan=full, guid__in=guids).count() == 2
     move(lab.conn, moved, lab.out)
     delete(lab.conn, gone)
+    # What a guard against vanishing objects weighs, before a delta applies anything.
+    assert delta_scans.objects_leaving(full, {uuid.UUID(g) for g in guids} | {uuid.uuid4()}) == 2
     delta = run(lab.forest)
     assert (delta.kind, delta.status, delta.objects_deleted) == ("delta", "completed", 2)
     assert not DirectoryObject.objects.filter(scan=full, guid__in=guids).exists()
