@@ -48,7 +48,7 @@ def run(forest, kind=ScanRun.Kind.DELTA):
 class Lab:
     """One forest's scratch area: OU=In (scanned, with OU=A, OU=B and the excluded OU=Hidden) and OU=Out."""
 
-    def __init__(self, tenant, samba, rng: random.Random):
+    def __init__(self, tenant, samba, rng: random.Random, extra_filter: str = ""):
         self.samba, self.rng = samba, rng
         self.conn = samba.connection()
         self.top = make_ou(self.conn, f"OU={unique('DeltaEq')},{samba.base_dn}")
@@ -56,7 +56,9 @@ class Lab:
         self.out = make_ou(self.conn, f"OU=Out,{self.top}")
         self.subs = [make_ou(self.conn, f"OU={name},{self.inside}") for name in ("A", "B")]
         self.hidden = make_ou(self.conn, f"OU=Hidden,{self.inside}")
-        self.forest = forest_row(tenant, samba, include_ous=self.inside, exclude_ous=self.hidden)
+        self.forest = forest_row(
+            tenant, samba, include_ous=self.inside, exclude_ous=self.hidden, extra_filter=extra_filter
+        )
         self.live: dict[str, str] = {}  # dn -> kind ("user" or "contact")
         self.deleted: list[tuple[str, str]] = []  # (guid, dn) of tombstones
         self.moved_ous: list[str] = []
@@ -168,13 +170,17 @@ def picture(forest) -> dict:
 
 def test_deltas_after_random_changes_give_the_picture_a_full_scan_gives(lab_tenant, samba_forests):  # noqa: F811
     rng = random.Random(int(os.environ.get("DELTA_SEED", "20261129")))  # another seed: DELTA_SEED=n
-    labs = [Lab(lab_tenant, samba, rng) for samba in samba_forests.values()]
+    # FABRIKAM's scope has an extra filter: a changed displayName moves objects in and out of it.
+    labs = [
+        Lab(lab_tenant, samba, rng, "(!(displayName=xxx*))" if n else "")
+        for n, samba in enumerate(samba_forests.values())
+    ]
     try:
         for lab in labs:
             for _ in range(12):
                 lab.add()
             assert run(lab.forest, ScanRun.Kind.FULL).status == "completed"
-        operations = 0
+        operations, deltas = 0, {}
         for _round in range(5):
             for _ in range(25):
                 for lab in labs:
@@ -184,13 +190,22 @@ def test_deltas_after_random_changes_give_the_picture_a_full_scan_gives(lab_tena
                 delta = run(lab.forest)
                 assert (delta.status, delta.kind, delta.full_reason) == ("completed", "delta", ""), delta.error
                 assert delta.objects_read >= delta.objects_changed
+                deltas[lab.forest.pk] = delta
         assert operations >= 200
+        # Each forest's figures again, now that the other's deltas (duplicates span both) are done.
+        deltas = {lab.forest.pk: run(lab.forest) for lab in labs}
+        assert all(d.kind == "delta" and d.objects_changed == 0 for d in deltas.values())
         kept = {lab.forest.pk: picture(lab.forest) for lab in labs}
         findings = [f for p in kept.values() for f in p["findings"].values()]
         assert any(f[5] == "open" and f[2].startswith("duplicate") for f in findings)
-        for lab in labs:
-            assert run(lab.forest, ScanRun.Kind.FULL).status == "completed"
+        fulls = {lab.forest.pk: run(lab.forest, ScanRun.Kind.FULL) for lab in labs}
         read = {lab.forest.pk: picture(lab.forest) for lab in labs}
+        for pk, full in fulls.items():
+            # The figures a delta carries forward (objects in scope) or recounts (open findings).
+            delta = deltas[pk]
+            assert full.status == "completed"
+            assert (delta.objects_in_scope, delta.findings_count) == (full.objects_in_scope, full.findings_count)
+            assert (delta.rule_counts, delta.severity_counts) == (full.rule_counts, full.severity_counts)
         for pk in kept:
             assert kept[pk]["objects"] == read[pk]["objects"]
             assert kept[pk]["keys"] == read[pk]["keys"]
@@ -293,7 +308,7 @@ def test_a_dc_that_is_not_the_watermarks_runs_a_full_scan(one_lab, fabrikam_fore
     assert scan.kind == "full" and "this scan reached" in scan.full_reason, scan.error
 
 
-def test_a_failed_delta_changes_nothing(one_lab):
+def test_a_failed_or_cancelled_delta_changes_nothing(one_lab):
     lab = one_lab
     bad = f"bad {unique('n')}@x.com"
     dn = add_user(lab.conn, lab.subs[0], unique("fd"), lab.samba.upn_suffix, userPrincipalName=bad)
@@ -316,7 +331,12 @@ def test_a_failed_delta_changes_nothing(one_lab):
     assert scan.status == "failed" and "connection lost" in scan.error
     assert picture(lab.forest) == before
     assert not DirectoryObject.objects.filter(scan=scan).exists()
-    assert run(lab.forest).kind == "delta"  # the failed delta moved no watermark on
+    cancelled = ScanRun.objects.create(
+        tenant=lab.forest.tenant, forest=lab.forest, kind=ScanRun.Kind.DELTA, cancel_requested=True
+    )
+    cancelled = pipeline.execute(cancelled.pk, entries_for, changes_for)
+    assert cancelled.status == "cancelled" and picture(lab.forest) == before
+    assert run(lab.forest).kind == "delta"  # neither moved the watermark on
     assert picture(lab.forest) != before
 
 
