@@ -65,3 +65,9 @@ def guid_of(conn, dn: str) -> str:
 def remove_tree(conn, dn: str) -> None:
     """Delete dn and everything under it (the tree delete control), if it exists."""
     conn.delete(dn, controls=[("1.2.840.113556.1.4.805", True, None)])
+
+
+def set_password(conn, dn: str, password: str) -> None:
+    value = f'"{password}"'.encode("utf-16-le")
+    assert conn.modify(dn, {"unicodePwd": [(MODIFY_REPLACE, [value])]}), conn.result
+    replace(conn, dn, "userAccountControl", ["512"])

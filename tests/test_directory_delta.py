@@ -3,12 +3,14 @@ watermark, and every case where only a full scan is safe."""
 
 import dataclasses
 import time
+import uuid
 
 import pytest
 
 from identityhub.lib import directory
 
 from .delta_support import (
+    SHOW_DELETED,
     add_user,
     delete,
     guid_of,
@@ -17,6 +19,7 @@ from .delta_support import (
     remove_tree,
     replace,
     restore,
+    set_password,
     unique,
 )
 from .test_directory import settings_for
@@ -33,9 +36,11 @@ def scratch(corp_forest):
     try:
         yield conn, inside, outside
     finally:
-        remove_tree(conn, inside)
-        remove_tree(conn, outside)
         conn.unbind()
+        cleanup = corp_forest.connection()  # a test may have restarted the DC
+        remove_tree(cleanup, inside)
+        remove_tree(cleanup, outside)
+        cleanup.unbind()
 
 
 def changes_since(forest, mark, bases, **kwargs):
@@ -148,23 +153,30 @@ def test_a_watermark_ad_no_longer_accepts_asks_for_a_full_scan(corp_forest):
         changes_since(corp_forest, dataclasses.replace(mark, usn=mark.usn + 10**6), [corp_forest.base_dn])
 
 
-def test_without_rights_on_deleted_objects_the_delta_names_the_right(corp_forest, monkeypatch):
-    """Samba lets every account list CN=Deleted Objects; AD by default lets only administrators.
-    The DC's refusal is faked at the connection (the answer AD gives), the rest is the real DC."""
+def test_without_rights_on_deleted_objects_the_delta_names_the_right(corp_forest, scratch):
+    """An ordinary account may not read CN=Deleted Objects (AD's default ACL, and Samba's): it
+    would not see deletions, so no delta for it."""
+    conn, inside, _ = scratch
+    name, password = unique("dlreader"), "Reader-Passw0rd!"
+    set_password(conn, add_user(conn, inside, name, corp_forest.upn_suffix), password)
+    victim = add_user(conn, inside, unique("dlvictim"), corp_forest.upn_suffix)
+    victim_guid = guid_of(conn, victim)
     mark = mark_now(corp_forest)
-    session = directory.connect(settings_for(corp_forest))
-    real_search = session.search
-
-    def search(base, *args, **kwargs):
-        if base.startswith("<WKGUID=" + directory.DELETED_OBJECTS_WKGUID):
-            session.result = {"description": "insufficientAccessRights", "message": "00002098: SecErr"}
-            session.response = []
-            return False
-        return real_search(base, *args, **kwargs)
-
-    monkeypatch.setattr(session, "search", search)
+    delete(conn, victim)
+    reader = settings_for(corp_forest, bind_user=f"{name}@{corp_forest.realm}", bind_password=password)
+    session = directory.connect(reader)
     try:
+        # What the right is for: the reader does not see the tombstone.
+        session.search(
+            corp_forest.base_dn, "(isDeleted=TRUE)", "SUBTREE", attributes=["objectGUID"], controls=SHOW_DELETED
+        )
+        seen = {str(uuid.UUID(bytes_le=e["raw_attributes"]["objectGUID"][0])) for e in session.response or ()
+                if e.get("type") == "searchResEntry" and e["raw_attributes"].get("objectGUID")}  # fmt: skip
+        assert victim_guid not in seen
         with pytest.raises(directory.FullScanNeeded, match="List Contents and Read Property"):
-            directory.iter_changes(session, mark, [corp_forest.base_dn], ["mail"])
+            directory.iter_changes(session, mark, [inside], ["mail"])
     finally:
         session.unbind()
+    # The administrator may: the same delta runs and reports the deletion.
+    _, changes = changes_since(corp_forest, mark, [inside])
+    assert directory.Gone(victim_guid, True) in changes

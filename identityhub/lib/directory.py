@@ -890,7 +890,9 @@ def _check_deleted_objects_readable(conn: ldap3.Connection, nc: str) -> None:
         )
         or conn.result
     )
-    if result.get("description") == "success" and any(i.get("type") == "searchResEntry" for i in conn.response or ()):
+    # Without Read Property an entry may still come back, with no attributes: objectGUID is the proof.
+    entries = [i for i in conn.response or () if i.get("type") == "searchResEntry"]
+    if result.get("description") == "success" and any(i.get("raw_attributes", {}).get("objectGUID") for i in entries):
         return
     raise FullScanNeeded(
         f"The bind account may not read the Deleted Objects container of {nc}, so deletions would go unseen: "
