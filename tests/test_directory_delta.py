@@ -180,3 +180,9 @@ def test_without_rights_on_deleted_objects_the_delta_names_the_right(corp_forest
     # The administrator may: the same delta runs and reports the deletion.
     _, changes = changes_since(corp_forest, mark, [inside])
     assert directory.Gone(victim_guid, True) in changes
+
+
+def test_a_base_outside_the_dcs_naming_contexts_asks_for_a_full_scan(corp_forest):
+    """Another domain's partition read through the global catalog is not a naming context the DC lists."""
+    with pytest.raises(directory.FullScanNeeded, match="none of the naming contexts"):
+        changes_since(corp_forest, mark_now(corp_forest), ["DC=emea,DC=elsewhere,DC=test"])

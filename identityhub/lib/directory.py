@@ -875,7 +875,8 @@ def naming_context_of(dn: str, naming_contexts: list[str]) -> str:
     """The naming context holding `dn` (the longest one it ends with)."""
     holders = [nc for nc in naming_contexts if _is_under(dn, [nc.lower().replace(", ", ",")])]
     if not holders:
-        raise BaseDnNotFoundError(f"Base DN {dn!r} is in none of the server's naming contexts.")
+        # E.g. another domain's partition read through the global catalog: the DC does not list it.
+        raise FullScanNeeded(f"{dn} is in none of the naming contexts this DC lists, so its changes cannot be read.")
     return max(holders, key=len)
 
 
