@@ -154,7 +154,10 @@ def run(args) -> int:
     try:
         database = setup_database(bench)
         setup_django()
+        from identityhub.celery import load_reference_data
         from identityhub.tenants.models import Forest, Tenant
+
+        load_reference_data()  # as a worker process does when it starts
 
         print(f"delta_bench: database {database}")
         began = time.perf_counter()

@@ -330,10 +330,16 @@ def revet_suggestions(scan: ScanRun, values: set) -> None:
             "scan", "kind", "value", "guid"
         ):
             wanted.setdefault((picture, kind, value), set()).add(guid)
+    wanted_now = {}
     for (forest, key), item in proposals.items():
         own = {item["guid"]}
         refused = any(held.get(k, set()) - own or wanted.get((item["scan"], *k), set()) - own for k in item["keys"])
-        suggestion = None if refused else item["proposal"]
-        Finding.objects.filter(forest=forest, key=key).unresolved().exclude(suggestion=suggestion).update(
-            suggestion=suggestion
-        )
+        wanted_now[(forest, key)] = None if refused else item["proposal"]
+    # Read the suggestions they carry now; write only those that change (usually none or a few).
+    for forest in {forest for forest, _ in wanted_now}:
+        keys = sorted(key for f, key in wanted_now if f == forest)
+        for chunk in _chunks(keys):
+            rows = Finding.objects.filter(forest=forest, key__in=chunk).unresolved()
+            for pk, key, suggestion in rows.values_list("pk", "key", "suggestion"):
+                if suggestion != wanted_now[(forest, key)]:
+                    Finding.objects.filter(pk=pk).update(suggestion=wanted_now[(forest, key)])
