@@ -1,6 +1,6 @@
 """Delta scan benchmark (issue 15): a full scan against a delta after 100 changes, at growing N.
 
-    make bench-delta                                       # N = 2,000, 10,000, 20,000 on SQLite
+    make bench-delta                                       # N = 2,000, 10,000, 40,000 on SQLite
     make bench-delta DELTA_BENCH_ARGS="--sizes 10000,100000"
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres make bench-delta
 
@@ -221,8 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--sizes",
         type=lambda text: [int(n) for n in text.split(",")],
-        default=[2_000, 10_000, 20_000],
-        help="directory sizes, comma-separated (default 2000,10000,20000)",
+        default=[2_000, 10_000, 40_000],
+        help="directory sizes, comma-separated (default 2000,10000,40000)",
     )
     args = parser.parse_args(argv)
     sizes = sorted(args.sizes)
