@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: run test lint bench bench-reader bench-scale lab-deps browser-deps clean
+.PHONY: run test lint bench bench-reader bench-delta bench-scale lab-deps browser-deps clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ bench-reader: $(VENV)/.dev
 # A large forest scanned twice into PostgreSQL, then its pages under load (issue 18); see the file's docstring.
 bench-scale: $(VENV)/.dev
 	$(PY) bench/scale_bench.py $(BENCH_SCALE_ARGS)
+
+# A full scan against a delta after 100 changes, on a real Samba AD DC (root, like the tests' lab).
+bench-delta: $(VENV)/.dev
+	$(PY) bench/delta_bench.py $(DELTA_BENCH_ARGS)
 
 # Debian packages the tests use: Samba AD DC and slapd for the directory lab, Chromium for pages,
 # docker-compose to validate docker-compose.yml. Needs root; starts no system daemon.

@@ -223,6 +223,7 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_SENSITIVE_PARAMETERS = ["password"]
+AXES_VERBOSE = False  # no banner on every manage.py command
 
 # Local (password) accounts: on by default; false leaves them to superusers only (break-glass).
 LOCAL_LOGIN = env.bool("LOCAL_LOGIN", default=True)

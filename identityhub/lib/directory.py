@@ -14,6 +14,8 @@ import signal
 import socket
 import ssl
 import threading
+import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -501,7 +503,12 @@ def _picklable(exc: Exception) -> Exception:
         return RuntimeError(f"{exc.__class__.__name__}: {exc}")
 
 
-def _paged(conn: ldap3.Connection, base: str, search_filter: str, attributes: list[str], page_size: int):
+def _paged(
+    conn: ldap3.Connection, base: str, search_filter: str, attributes: list[str], page_size: int, deleted: bool = False
+):
+    """Entries of a paged subtree search; with `deleted`, tombstones too (the Show Deleted control)."""
+    # Only with tombstones wanted: a search without controls stays exactly the plain paged search.
+    extra = {"controls": [(SHOW_DELETED_OID, True, None)]} if deleted else {}
     cookie = None
     while True:
         try:
@@ -513,6 +520,7 @@ def _paged(conn: ldap3.Connection, base: str, search_filter: str, attributes: li
                 paged_size=page_size,
                 paged_criticality=True,
                 paged_cookie=cookie,
+                **extra,
             )
         except (ldap_exc.LDAPSocketReceiveError, ldap_exc.LDAPSocketSendError, ldap_exc.LDAPSocketOpenError) as exc:
             host = conn.server.host
@@ -834,3 +842,282 @@ def delete_object(conn: ldap3.Connection, dn: str) -> bool:
         reason = REFUSAL_REASONS.get(description, f"AD refused to delete the object ({description})")
         raise WriteRefusedError(f"{reason}: {(result.get('message') or '').strip()}".rstrip(": "))
     return True
+
+
+# ---------------------------------------------------------------------------
+# Delta reads: what changed since a watermark, by uSNChanged on one DC
+# ---------------------------------------------------------------------------
+#
+# Why uSNChanged and not DirSync. Both are Microsoft's documented ways to poll AD for changes
+# ("Polling for Changes Using the DirSync Control" and "Polling for Changes Using uSNChanged",
+# https://learn.microsoft.com/windows/win32/ad/polling-for-changes-using-the-dirsync-control and
+# https://learn.microsoft.com/windows/win32/ad/polling-for-changes-using-usnchanged). DirSync is
+# what Entra Connect uses, but it:
+#   * needs the "Replicating Directory Changes" right on the naming context (or the
+#     LDAP_DIRSYNC_OBJECT_SECURITY flag, which then drops objects the account cannot read and
+#     still never reports them deleted), a right a read-only scan account should not hold;
+#   * may only be rooted at a naming context, and returns only the attributes that changed, so
+#     each changed object would have to be read again for the rules anyway;
+#   * hides its state in an opaque cookie.
+# uSNChanged needs nothing beyond the read access a full scan already has (plus the Deleted
+# Objects container for deletions, see below), returns whole objects, and its state is plain:
+# the DC (dsServiceName), that DC's database identity (invocationId, which changes when the DC
+# is restored from backup), and the DC's highestCommittedUSN when the read began. USNs are local
+# to one DC, so a watermark is only good on the DC it came from, with the same invocationId;
+# anything else is answered by a full scan, as Microsoft's page prescribes.
+#
+# Deletions are tombstones, read with the Show Deleted control ("Retrieving Deleted Objects",
+# https://learn.microsoft.com/windows/win32/ad/retrieving-deleted-objects). By default only
+# administrators may list CN=Deleted Objects; a scan account needs "List Contents" and "Read
+# Property" on it (`dsacls "CN=Deleted Objects,DC=..." /takeownership`, then
+# `dsacls "CN=Deleted Objects,DC=..." /G DOMAIN\account:LCRP`). Without them deletions would go
+# unseen, so the delta refuses and a full scan runs instead, saying which right is missing.
+# Tombstones are purged after the forest's tombstoneLifetime: a watermark older than that may
+# have missed deletions and is not accepted.
+#
+# Renames and moves of a container change its descendants' DNs without touching their
+# uSNChanged: every changed organizationalUnit/container has its subtree read again.
+
+SHOW_DELETED_OID = "1.2.840.113556.1.4.417"
+DELETED_OBJECTS_WKGUID = "18E2EA80684F11D2B9AA00C04F79F805"
+DEFAULT_TOMBSTONE_LIFETIME_DAYS = 60  # AD's value when tombstoneLifetime is not set (pre-2003 SP1 forests)
+CONTAINER_FILTER = "(|(objectClass=organizationalUnit)(objectClass=container))"
+
+
+class FullScanNeeded(DirectoryError):
+    """A delta cannot give a correct picture from this watermark: the message says why."""
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """Where a read stood on one DC: changes above `usn` on that DC are what came after it."""
+
+    server: str  # dsServiceName: the DC's NTDS Settings object
+    invocation_id: str  # that DC's database identity; a restore from backup changes it
+    usn: int  # highestCommittedUSN before the read began
+    host: str = ""  # the host name it was read through, tried first by the next delta
+    taken: float = 0.0  # Unix time
+
+    def as_dict(self) -> dict:
+        return {
+            "server": self.server,
+            "invocation_id": self.invocation_id,
+            "usn": self.usn,
+            "host": self.host,
+            "taken": self.taken,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Watermark:
+        return cls(
+            server=str(data["server"]),
+            invocation_id=str(data["invocation_id"]),
+            usn=int(data["usn"]),
+            host=str(data.get("host", "")),
+            taken=float(data.get("taken", 0.0)),
+        )
+
+
+def _first(value):
+    if isinstance(value, list):
+        return value[0] if value else None
+    return value
+
+
+def watermark(conn: ldap3.Connection) -> Watermark:
+    """The DC's identity and its highestCommittedUSN now: read before a full or delta read starts."""
+    conn.search("", "(objectClass=*)", ldap3.BASE, attributes=["dsServiceName", "highestCommittedUSN"])
+    items = [i for i in conn.response or () if i.get("type") == "searchResEntry"]
+    raw = items[0].get("raw_attributes", {}) if items else {}
+    service, usn = _first(raw.get("dsServiceName")), _first(raw.get("highestCommittedUSN"))
+    if not service or usn is None:
+        raise FullScanNeeded("The server does not publish dsServiceName and highestCommittedUSN (not an AD DC).")
+    service = _text(service)
+    conn.search(service, "(objectClass=*)", ldap3.BASE, attributes=["invocationId"])
+    items = [i for i in conn.response or () if i.get("type") == "searchResEntry"]
+    invocation = _first(items[0].get("raw_attributes", {}).get("invocationId")) if items else None
+    if not invocation:
+        raise FullScanNeeded(f"The invocationId of {service} cannot be read.")
+    return Watermark(
+        server=service,
+        invocation_id=str(uuid.UUID(bytes_le=bytes(invocation))),
+        usn=int(_text(usn)),
+        host=conn.server.host,
+        taken=time.time(),
+    )
+
+
+def check_watermark(conn: ldap3.Connection, mark: Watermark, now: Watermark | None = None) -> Watermark:
+    """The DC's watermark now, or FullScanNeeded saying why `mark` cannot be continued here."""
+    now = now or watermark(conn)
+    if now.server.lower() != mark.server.lower():
+        raise FullScanNeeded(
+            f"The watermark came from {_dc_name(mark.server)}, this scan reached {_dc_name(now.server)}: "
+            "update sequence numbers are local to one domain controller."
+        )
+    if now.invocation_id != mark.invocation_id:
+        raise FullScanNeeded(
+            f"The invocationId of {_dc_name(now.server)} changed ({mark.invocation_id} -> {now.invocation_id}): "
+            "the DC was restored from a backup."
+        )
+    if now.usn < mark.usn:
+        raise FullScanNeeded(
+            f"{_dc_name(now.server)} is at USN {now.usn}, behind the watermark's {mark.usn}: it was rolled back."
+        )
+    lifetime = tombstone_lifetime_days(conn)
+    if mark.taken and time.time() - mark.taken > lifetime * 86400:
+        raise FullScanNeeded(
+            f"The watermark is older than the forest's tombstone lifetime ({lifetime} days): "
+            "deletions since then may no longer be visible."
+        )
+    return now
+
+
+def _dc_name(service: str) -> str:
+    """'DC1' from CN=NTDS Settings,CN=DC1,CN=Servers,...: the server's name, for messages."""
+    parts = _FIRST_COMMA_SPLIT.split(service)
+    return parts[1].split("=", 1)[-1] if len(parts) > 1 else service
+
+
+_FIRST_COMMA_SPLIT = re.compile(r"(?<!\\),")
+
+
+def tombstone_lifetime_days(conn: ldap3.Connection) -> int:
+    conn.search("", "(objectClass=*)", ldap3.BASE, attributes=["configurationNamingContext"])
+    items = [i for i in conn.response or () if i.get("type") == "searchResEntry"]
+    config = _first(items[0].get("raw_attributes", {}).get("configurationNamingContext")) if items else None
+    if config:
+        dn = f"CN=Directory Service,CN=Windows NT,CN=Services,{_text(config)}"
+        conn.search(dn, "(objectClass=*)", ldap3.BASE, attributes=["tombstoneLifetime"])
+        items = [i for i in conn.response or () if i.get("type") == "searchResEntry"]
+        value = _first(items[0].get("raw_attributes", {}).get("tombstoneLifetime")) if items else None
+        if value and _text(value).isdigit():
+            return int(_text(value))
+    return DEFAULT_TOMBSTONE_LIFETIME_DAYS
+
+
+def naming_context_of(dn: str, naming_contexts: list[str]) -> str:
+    """The naming context holding `dn` (the longest one it ends with)."""
+    holders = [nc for nc in naming_contexts if _is_under(dn, [nc.lower().replace(", ", ",")])]
+    if not holders:
+        # E.g. another domain's partition read through the global catalog: the DC does not list it.
+        raise FullScanNeeded(f"{dn} is in none of the naming contexts this DC lists, so its changes cannot be read.")
+    return max(holders, key=len)
+
+
+def _check_deleted_objects_readable(conn: ldap3.Connection, nc: str) -> None:
+    show_deleted = [(SHOW_DELETED_OID, True, None)]
+    container = f"<WKGUID={DELETED_OBJECTS_WKGUID},{nc}>"
+    result = (
+        _result_of(
+            lambda: conn.search(
+                container, "(objectClass=*)", ldap3.BASE, attributes=["objectGUID"], controls=show_deleted
+            )
+        )
+        or conn.result
+    )
+    # Without Read Property an entry may still come back, with no attributes: objectGUID is the proof.
+    entries = [i for i in conn.response or () if i.get("type") == "searchResEntry"]
+    if result.get("description") == "success" and any(i.get("raw_attributes", {}).get("objectGUID") for i in entries):
+        return
+    raise FullScanNeeded(
+        f"The bind account may not read the Deleted Objects container of {nc}, so deletions would go unseen: "
+        'grant it List Contents and Read Property there (dsacls "CN=Deleted Objects,'
+        f'{nc}" /takeownership, then /G <account>:LCRP), or keep to full scans.'
+    )
+
+
+@dataclass(frozen=True)
+class Gone:
+    """An object that left the scanned scope: deleted (a tombstone), or moved or filtered out."""
+
+    guid: str
+    deleted: bool
+
+
+def iter_changes(
+    conn: ldap3.Connection,
+    mark: Watermark,
+    bases: list[str],
+    attributes: list[str],
+    *,
+    search_filter: str = SYNC_SCOPE_FILTER,
+    exclude: list[str] = (),
+    source: str = "",
+    prepare: Callable[[Entry], Any] | None = None,
+    page_size: int | None = None,
+) -> tuple[Watermark, Iterator]:
+    """(new watermark, the changes since `mark`): FullScanNeeded when no delta is safe.
+
+    The changes are, each object once: an Entry (or prepare(entry)) for every object in scope
+    that was added, modified, renamed, moved in or restored; a Gone for every changed object now
+    outside the scope (deleted, moved out, excluded or no longer matching the filter) that the
+    caller may hold. The checks run before anything is yielded; the new watermark is taken
+    before the reads, so a change made during them is read again by the next delta.
+    """
+    new_mark = check_watermark(conn, mark)
+    dse = root_dse(conn)
+    naming_contexts = [str(v) for v in dse.get("namingContexts", [])]
+    roots = sorted({naming_context_of(base, naming_contexts) for base in bases})
+    for root in roots:
+        _check_deleted_objects_readable(conn, root)
+    return new_mark, _changes(conn, mark, bases, roots, attributes, search_filter, exclude, source, prepare, page_size)
+
+
+def _changes(conn, mark, bases, roots, attributes, search_filter, exclude, source, prepare, page_size) -> Iterator:
+    excluded = [dn.lower().replace(", ", ",") for dn in exclude]
+    wanted = sorted({*attributes, *ALWAYS_READ}, key=str.lower)
+    size = page_size or PAGE_SIZE
+    changed = f"(uSNChanged>={mark.usn + 1})"
+    seen: set[bytes] = set()
+
+    def in_scope(base: str, extra: str = "") -> Iterator:
+        for item in _paged(conn, base, f"(&{extra}{search_filter})", wanted, size):
+            guid = _first(item["raw_attributes"].get("objectGUID"))
+            if guid in seen or (excluded and _is_under(item["dn"], excluded)):
+                continue
+            seen.add(guid)
+            entry = _entry_from(item, source)
+            yield prepare(entry) if prepare else entry
+
+    def left_scope(base: str, extra: str = "") -> Iterator[Gone]:
+        # Every object of the sync classes, tombstones included: those not yielded in scope left it.
+        for item in _paged(
+            conn, base, f"(&{extra}{SYNC_SCOPE_FILTER})", ["objectGUID", "isDeleted"], size, deleted=True
+        ):
+            guid = _first(item["raw_attributes"].get("objectGUID"))
+            if guid is None or guid in seen:
+                continue
+            seen.add(guid)
+            deleted = (_first(item["raw_attributes"].get("isDeleted")) or b"").upper() == b"TRUE"
+            yield Gone(str(uuid.UUID(bytes_le=bytes(guid))), deleted)
+
+    for base in bases:
+        yield from in_scope(base, changed)
+    containers = []
+    for root in roots:
+        for item in _paged(conn, root, f"(&{changed}{CONTAINER_FILTER})", ["objectGUID"], size):
+            containers.append(item["dn"])
+    # A renamed or moved container: its descendants moved with it, their uSNChanged untouched.
+    for container in _outermost(containers):
+        lowered = container.lower().replace(", ", ",")
+        for base in bases:
+            low_base = base.lower().replace(", ", ",")
+            if _is_under(lowered, [low_base]):
+                yield from in_scope(container)
+            elif _is_under(low_base, [lowered]):
+                yield from in_scope(base)
+    for root in roots:
+        yield from left_scope(root, changed)
+        for container in _outermost(containers):
+            yield from left_scope(container)
+
+
+def _outermost(dns: list[str]) -> list[str]:
+    """The DNs not under another one of the list: a subtree is read once."""
+    lowered = sorted({dn.lower().replace(", ", ",") for dn in dns}, key=len)
+    kept: list[str] = []
+    for dn in lowered:
+        if not _is_under(dn, kept):
+            kept.append(dn)
+    return kept

@@ -114,6 +114,9 @@ class FindingViewSet(TenantScoped):
     filterset_class = FindingFilter
     filterset_takes_tenant = True
 
+    def get_queryset(self):
+        return super().get_queryset().with_seen()
+
     def filter_queryset(self, queryset):
         if self.action == "retrieve":
             return queryset  # the page's default (open only) filters lists, not one finding by id

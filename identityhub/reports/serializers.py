@@ -41,6 +41,8 @@ class ForestSerializer(serializers.ModelSerializer):
     base_dns = serializers.ListField(child=serializers.CharField(), source="base_dn_list", read_only=True)
     include_ous = serializers.ListField(child=serializers.CharField(), source="include_ou_list", read_only=True)
     exclude_ous = serializers.ListField(child=serializers.CharField(), source="exclude_ou_list", read_only=True)
+    # The server's local time of day, without an offset: JSON Schema's "time" format would require one.
+    full_scan_time = serializers.CharField(read_only=True, help_text="HH:MM:SS, the server's local time.")
     has_ca_certificate = serializers.SerializerMethodField()
 
     class Meta:
@@ -59,6 +61,8 @@ class ForestSerializer(serializers.ModelSerializer):
             "exclude_ous",
             "extra_filter",
             "scan_schedule",
+            "full_scan_time",
+            "delta_minutes",
             "created",
             "updated",
         ]
@@ -83,16 +87,22 @@ class ScanSerializer(serializers.ModelSerializer):
             "forest",
             "status",
             "source",
+            "kind",
+            "full_reason",
+            "picture",
             "is_current",
             "error",
             "triggered_by",
             "created",
             "started",
             "finished",
+            "refreshed",
             "catalogue_version",
             "ruleset",
             "scope",
             "objects_read",
+            "objects_changed",
+            "objects_deleted",
             "objects_in_scope",
             "objects_excluded",
             "findings_count",
@@ -115,6 +125,9 @@ class DirectoryObjectSerializer(serializers.ModelSerializer):
 
 class FindingSerializer(serializers.ModelSerializer):
     sync_state = serializers.CharField(read_only=True, help_text='"fixed, awaiting sync", "verified clean" or "".')
+    last_seen = serializers.DateTimeField(
+        source="seen_at", read_only=True, help_text="When last known present: a delta scan counts as a look."
+    )
 
     class Meta:
         model = Finding

@@ -207,16 +207,21 @@ def forests_scanned(ev: Evidence) -> Result:
     never = [f.name for f in ev.forests if f.pk not in ev.current_scans]
     if never:
         return not_met(f"Never scanned: {', '.join(never)}.", ev.tenant.get_absolute_url())
-    stale = [s for s in ev.current_scans.values() if s.finished is None or ev.now - s.finished > limit]
+    stale = [s for s in ev.current_scans.values() if _scanned(s) is None or ev.now - _scanned(s) > limit]
     if stale:
-        oldest = min(stale, key=lambda s: s.finished or ev.now)
+        oldest = min(stale, key=lambda s: _scanned(s) or ev.now)
         names = ", ".join(s.forest.name for s in stale)
         return not_met(f"Scanned more than {age_text(limit)} ago: {names}.", oldest.get_absolute_url())
-    oldest = min(ev.current_scans.values(), key=lambda s: s.finished)
+    oldest = min(ev.current_scans.values(), key=_scanned)
     return met(
-        f"All {len(ev.forests)} forest(s) scanned; the oldest {age_text(ev.now - oldest.finished)} ago.",
+        f"All {len(ev.forests)} forest(s) scanned; the oldest {age_text(ev.now - _scanned(oldest))} ago.",
         ev.url("scan-list"),
     )
+
+
+def _scanned(scan):
+    """When the forest's picture was last confirmed: a delta scan refreshes it as a full one does."""
+    return scan.refreshed or scan.finished
 
 
 def no_blocking_findings(ev: Evidence) -> Result:

@@ -11,6 +11,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Coalesce, Greatest
 from django.urls import reverse
 
 from identityhub.lib.entry import Entry
@@ -43,12 +44,28 @@ class ScanRun(models.Model):
         LDAP = "ldap", "LDAP"
         UPLOAD = "upload", "Uploaded export"
 
+    class Kind(models.TextChoices):
+        FULL = "full", "Full"
+        DELTA = "delta", "Delta"
+
     ACTIVE = (Status.QUEUED, Status.RUNNING)
     KEEPS_STAGING = (*ACTIVE, Status.HELD)  # never pruned nor discarded by another scan's housekeeping
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="scans")
     forest = models.ForeignKey(Forest, on_delete=models.CASCADE, related_name="scans")
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.LDAP)
+    # What ran: a delta asked for may run as a full scan, and full_reason says why.
+    kind = models.CharField(max_length=5, choices=Kind.choices, default=Kind.FULL)
+    full_reason = models.CharField(max_length=500, blank=True, help_text="Why a full scan ran instead of a delta.")
+    # A delta changes the picture of the full scan it continues in place: its rows keep that scan's id.
+    picture = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="Delta: the picture."
+    )
+    # Where this scan's read stood on its DC (lib.directory.Watermark) and the scope and rules it
+    # read with ("context"): what the next delta continues from. Empty for uploads.
+    watermark = models.JSONField(default=dict, blank=True)
+    # The picture's last confirmation by a full or delta scan: "scanned recently", "last seen".
+    refreshed = models.DateTimeField(null=True, blank=True)
     upload = models.FileField(upload_to="uploads/%Y/%m/", blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     is_current = models.BooleanField(default=False)
@@ -66,6 +83,8 @@ class ScanRun(models.Model):
     objects_read = models.PositiveIntegerField(default=0)
     objects_in_scope = models.PositiveIntegerField(default=0)
     objects_excluded = models.PositiveIntegerField(default=0)
+    objects_changed = models.PositiveIntegerField(default=0, help_text="Delta: objects added or changed in scope.")
+    objects_deleted = models.PositiveIntegerField(default=0, help_text="Objects that left the picture.")
     findings_count = models.PositiveIntegerField(default=0)
     rule_counts = models.JSONField(default=dict, blank=True)
     severity_counts = models.JSONField(default=dict, blank=True)
@@ -190,6 +209,30 @@ class StagedKey(KeyColumns):
     forest = models.ForeignKey(Forest, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
 
 
+class WantedKey(models.Model):
+    """A value a finding's suggestion would take (before vetting), in one scan's picture.
+
+    Suggestions are vetted against the values other objects hold or want (pipeline.vet_suggestions).
+    A delta re-vets the suggestions wanting a value whose holders it changed: these rows find them
+    without re-reading the forest's findings. Written for findings whose suggestion takes an
+    identity key (UPN, addresses, mailNickname...): far fewer rows than IdentityKey.
+    """
+
+    scan = models.ForeignKey(ScanRun, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
+    forest = models.ForeignKey(Forest, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
+    guid = models.UUIDField()
+    finding = models.CharField(max_length=64, help_text="Finding.key of the finding suggesting it.")
+    kind = models.CharField(max_length=20)
+    value = models.TextField()
+    proposal = models.TextField(help_text="The suggestion before vetting.")
+
+    class Meta:
+        indexes = [models.Index(fields=["scan", "value"]), models.Index(fields=["scan", "guid"])]
+
+    def __str__(self):
+        return f"{self.kind}:{self.value}"
+
+
 class StagedFinding(models.Model):
     """A finding as one scan produced it, before it is merged into Finding when the scan completes."""
 
@@ -238,6 +281,21 @@ class FindingQuerySet(models.QuerySet):
         """Still present in AD, whatever the admins decided (open, accepted or excepted): what a scan
         compares with, not what anyone counts as open."""
         return self.exclude(status=Finding.Status.RESOLVED)
+
+    def with_seen(self):
+        """Annotate `seen`: when the finding was last known present. A delta scan reads only what
+        changed, so an open finding of an object it did not touch was still there when the
+        forest's picture was last refreshed (ScanRun.refreshed), though its last_seen is older."""
+        refreshed = ScanRun.objects.filter(forest=models.OuterRef("forest"), is_current=True).values("refreshed")[:1]
+        return self.annotate(
+            seen=models.Case(
+                models.When(
+                    ~Q(status=Finding.Status.RESOLVED),
+                    then=Greatest(models.F("last_seen"), Coalesce(models.Subquery(refreshed), models.F("last_seen"))),
+                ),
+                default=models.F("last_seen"),
+            )
+        )
 
 
 class Finding(models.Model):
@@ -295,6 +353,11 @@ class Finding(models.Model):
 
     AWAITING_SYNC = "fixed, awaiting sync"
     VERIFIED_CLEAN = "verified clean"
+
+    @property
+    def seen_at(self):
+        """When the finding was last known present (see FindingQuerySet.with_seen)."""
+        return getattr(self, "seen", None) or self.last_seen
 
     @property
     def sync_state(self) -> str:

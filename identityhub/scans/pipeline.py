@@ -28,7 +28,7 @@ from identityhub.lib.rules.checks import check_in_scope
 from identityhub.lib.rules.duplicates import Holder, clash_findings, identity_keys_in_scope, value_keys
 from identityhub.rollout.models import tracks_licence_readiness
 
-from .models import DirectoryObject, Finding, IdentityKey, ScanRun, StagedFinding, StagedKey
+from .models import DirectoryObject, Finding, IdentityKey, ScanRun, StagedFinding, StagedKey, WantedKey
 from .signals import scan_completed, scan_held, scan_reviewed
 
 log = logging.getLogger(__name__)
@@ -317,8 +317,11 @@ class ScanBusy(Exception):
     """The forest already has a scan queued or running."""
 
 
-def queue_scan(forest, user=None, upload=None) -> ScanRun:
-    """Create the ScanRun row and hand it to a worker once the row is committed."""
+def queue_scan(forest, user=None, upload=None, kind: str = ScanRun.Kind.FULL) -> ScanRun:
+    """Create the ScanRun row and hand it to a worker once the row is committed.
+
+    An uploaded export is always read whole: a delta is asked of the forest's DC only.
+    """
     from .tasks import scan_forest
 
     with transaction.atomic():
@@ -329,6 +332,7 @@ def queue_scan(forest, user=None, upload=None) -> ScanRun:
             forest=forest,
             source=ScanRun.Source.UPLOAD if upload else ScanRun.Source.LDAP,
             upload=upload or "",
+            kind=ScanRun.Kind.FULL if upload else kind,
             triggered_by=user if user and user.is_authenticated else None,
             catalogue_version=rules.CATALOGUE_VERSION,
             ruleset=forest.tenant.ruleset,
@@ -356,21 +360,30 @@ def discard_staging(scan: ScanRun) -> None:
     StagedFinding.objects.filter(scan=scan).delete()
     StagedKey.objects.filter(scan=scan).delete()
     IdentityKey.objects.filter(scan=scan).delete()
+    WantedKey.objects.filter(scan=scan).delete()
     DirectoryObject.objects.filter(scan=scan).delete()
 
 
-def execute(scan_id: int, open_entries: Callable[[ScanRun, Callable], Iterable]) -> ScanRun | None:
+def execute(
+    scan_id: int, open_entries: Callable[[ScanRun, Callable], Iterable], open_changes: Callable | None = None
+) -> ScanRun | None:
     """Claim, run and finish one scan; any failure leaves the previous picture as it was.
 
     open_entries(scan, prepare) yields prepare(entry) for every entry of the scan's source
-    (sources.entries_for; prepare may run in another process).
+    (sources.entries_for; prepare may run in another process). A delta scan reads through
+    open_changes (sources.changes_for, see delta.run_delta), or runs as a full scan when it cannot.
     """
     scan = claim(scan_id)
     if scan is None:
         return None
     _supersede_held(scan)
     try:
-        run_scan(scan, open_entries)
+        if scan.kind == ScanRun.Kind.DELTA and open_changes is not None:
+            from . import delta
+
+            delta.execute(scan, open_entries, open_changes)
+        else:
+            run_scan(scan, open_entries)
     except ScanCancelled:
         _end_without_picture(scan, ScanRun.Status.CANCELLED, "Cancelled before it completed.")
     except Exception as exc:  # noqa: BLE001 - every failure must end the job row, whatever it was
@@ -597,6 +610,7 @@ def finalize(scan: ScanRun, *, read: int, in_scope: int, exclusions: Counter) ->
         ScanRun.objects.filter(pk=scan.pk).update(
             status=ScanRun.Status.COMPLETED,
             finished=timezone.now(),
+            refreshed=timezone.now(),
             catalogue_version=rules.CATALOGUE_VERSION,
             ruleset=scan.tenant.ruleset,
             objects_read=read,
@@ -665,15 +679,25 @@ def _counts(queryset, field: str) -> dict:
 
 
 def vet_suggestions(scan: ScanRun) -> None:
-    """Drop every suggestion that would take a value another object holds, or that two suggest."""
+    """Drop every suggestion that would take a value another object holds, or that two suggest.
+
+    The values each suggestion would take are kept as the picture's WantedKey rows: a delta
+    re-vets the suggestions wanting a value whose holders it changed (delta.revet_suggestions).
+    """
     wanted: dict[tuple[str, str], set] = {}
-    for pk, guid, keys in (
-        StagedFinding.objects.filter(scan=scan, suggestion__isnull=False).values_list("pk", "guid", "suggestion_keys")
+    proposals = []
+    for pk, guid, keys, key, suggestion in (
+        StagedFinding.objects.filter(scan=scan, suggestion__isnull=False).values_list(
+            "pk", "guid", "suggestion_keys", "key", "suggestion"
+        )
     ).iterator(chunk_size=BATCH):
         for kind, value in keys or ():
             wanted.setdefault((kind, value), set()).add((pk, guid))
+            proposals.append(WantedKey(scan=scan, forest_id=scan.forest_id, guid=guid, finding=key, kind=kind,
+                                       value=value, proposal=suggestion))  # fmt: skip
     if not wanted:
         return
+    WantedKey.objects.bulk_create(proposals, batch_size=BATCH)
     scans = list(_current_scan_ids(scan.tenant_id, exclude_forest=scan.forest_id)) + [scan.pk]
     refused = {pk for holders in wanted.values() if len({g for _, g in holders}) > 1 for pk, _ in holders}
     values = sorted({value for _, value in wanted})
@@ -873,33 +897,70 @@ def finding_on_key(scan_id: int, key: IdentityKey, obj: DirectoryObject, code: s
 
 
 def prune_snapshots(forest) -> None:
-    """Keep the objects of the last few completed scans (history); older snapshots go."""
+    """Keep the objects of the last few completed full scans (history); older snapshots go.
+
+    Deltas hold no rows once completed (they update the current picture in place), and the
+    current picture is never pruned, however many scans ran since.
+    """
     keep = list(
-        ScanRun.objects.filter(forest=forest, status=ScanRun.Status.COMPLETED)
+        ScanRun.objects.filter(forest=forest, status=ScanRun.Status.COMPLETED, kind=ScanRun.Kind.FULL)
         .order_by("-finished")
         .values_list("pk", flat=True)[:KEEP_SNAPSHOTS]
     )
-    old = ScanRun.objects.filter(forest=forest).exclude(pk__in=keep).exclude(status__in=ScanRun.KEEPS_STAGING)
+    old = (
+        ScanRun.objects.filter(forest=forest, kind=ScanRun.Kind.FULL)
+        .exclude(pk__in=keep)
+        .exclude(status__in=ScanRun.KEEPS_STAGING)
+        .exclude(is_current=True)
+    )
     DirectoryObject.objects.filter(scan__in=old).delete()
     IdentityKey.objects.filter(scan__in=old).delete()
+    WantedKey.objects.filter(scan__in=old).delete()
 
 
 SCHEDULE_INTERVALS = {"hourly": 3600, "6h": 6 * 3600, "daily": 86400, "weekly": 7 * 86400}
+AT_SET_TIME = {"daily": 1, "weekly": 7}  # days between full scans that start at the forest's full_scan_time
 
 
 def queue_due_scans(now) -> list[ScanRun]:
-    """Scans for every scheduled forest whose last scan started longer ago than its interval."""
+    """For every scheduled forest: a full scan when its schedule says one is due, else a delta
+    when the last scan is older than its delta interval. "Only when started by hand" queues none."""
     from identityhub.tenants.models import Forest
 
     queued = []
     for forest in Forest.objects.exclude(scan_schedule="manual").select_related("tenant"):
         if not forest.server_list:
             continue
-        last = ScanRun.objects.filter(forest=forest, source=ScanRun.Source.LDAP).order_by("-created").first()
-        interval = SCHEDULE_INTERVALS[forest.scan_schedule]
-        if last is None or (now - last.created).total_seconds() >= interval:
-            try:
-                queued.append(queue_scan(forest))
-            except ScanBusy:
-                continue
+        kind = due_kind(forest, now)
+        if kind is None:
+            continue
+        try:
+            queued.append(queue_scan(forest, kind=kind))
+        except ScanBusy:
+            continue
     return queued
+
+
+def due_kind(forest, now) -> str | None:
+    """ScanRun.Kind of the scan the forest's schedule wants now, or None."""
+    scans = ScanRun.objects.filter(forest=forest, source=ScanRun.Source.LDAP)
+    last_full = scans.filter(kind=ScanRun.Kind.FULL).order_by("-created").first()
+    if last_full is None or last_full.created < _last_full_slot(forest, now):
+        return ScanRun.Kind.FULL
+    last = scans.order_by("-created").first()
+    if forest.delta_minutes and (now - last.created).total_seconds() >= forest.delta_minutes * 60:
+        return ScanRun.Kind.DELTA
+    return None
+
+
+def _last_full_slot(forest, now):
+    """When the latest full scan was due: an interval ago, or the last time the set time came round."""
+    days = AT_SET_TIME.get(forest.scan_schedule)
+    if days is None:
+        return now - timezone.timedelta(seconds=SCHEDULE_INTERVALS[forest.scan_schedule])
+    local = timezone.localtime(now)
+    slot = local.replace(hour=forest.full_scan_time.hour, minute=forest.full_scan_time.minute, second=0, microsecond=0)
+    if slot > local:
+        slot -= timezone.timedelta(days=1)
+    # Weekly: due once the last full scan is older than the set time six days before this one's.
+    return slot - timezone.timedelta(days=days - 1)

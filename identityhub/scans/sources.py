@@ -56,11 +56,7 @@ def _from_upload(scan: ScanRun, prepare) -> Iterator:
         yield from map(prepare, read_export(handle, source=scan.forest.name))
 
 
-def _from_ldap(scan: ScanRun, prepare) -> Iterator:
-    forest = scan.forest
-    settings = directory_settings(forest)
-    bases = forest.include_ou_list or forest.base_dn_list
-    search_filter = directory.scope_filter(forest.extra_filter)
+def _record_scope(scan: ScanRun, forest, bases: list[str], search_filter: str) -> None:
     ScanRun.objects.filter(pk=scan.pk).update(
         scope={
             "servers": forest.server_list,
@@ -70,8 +66,29 @@ def _from_ldap(scan: ScanRun, prepare) -> Iterator:
             "filter": search_filter,
         }
     )
+
+
+def _record_watermark(scan: ScanRun, conn) -> None:
+    """Where the DC stands before the full read, and the scope and rules it reads with: what the
+    next delta continues from. A server that is not an AD DC gives none (deltas then run full)."""
+    from .delta import picture_context
+
+    try:
+        mark = directory.watermark(conn).as_dict()
+    except directory.FullScanNeeded:
+        return
+    ScanRun.objects.filter(pk=scan.pk).update(watermark={**mark, "context": picture_context(scan.forest)})
+
+
+def _from_ldap(scan: ScanRun, prepare) -> Iterator:
+    forest = scan.forest
+    settings = directory_settings(forest)
+    bases = forest.include_ou_list or forest.base_dn_list
+    search_filter = directory.scope_filter(forest.extra_filter)
+    _record_scope(scan, forest, bases, search_filter)
     conn = directory.connect(settings)
     try:
+        _record_watermark(scan, conn)
         # prepare (the rules, the rows to store) runs in the directory reader process.
         yield from directory.iter_entries(
             conn,
@@ -82,5 +99,51 @@ def _from_ldap(scan: ScanRun, prepare) -> Iterator:
             source=forest.name,
             prepare=prepare,
         )
+    finally:
+        conn.unbind()
+
+
+def changes_for(scan: ScanRun, mark: dict, prepare: Callable[[Entry], Any]):
+    """(new watermark, changes since `mark`) of the scan's forest (see delta.run_delta).
+
+    The watermark's DC is asked first: USNs are local to one DC, and another one means a full
+    scan (directory.FullScanNeeded, raised before anything is read).
+    """
+    forest = scan.forest
+    settings = directory_settings(forest)
+    bases = forest.include_ou_list or forest.base_dn_list
+    search_filter = directory.scope_filter(forest.extra_filter)
+    _record_scope(scan, forest, bases, search_filter)
+    watermark = directory.Watermark.from_dict(mark)
+    conn = _connect_preferring(settings, watermark.host)
+    try:
+        new_mark, changes = directory.iter_changes(
+            conn,
+            watermark,
+            bases,
+            RULE_ATTRIBUTES,
+            search_filter=search_filter,
+            exclude=forest.exclude_ou_list,
+            source=forest.name,
+            prepare=prepare,
+        )
+    except BaseException:
+        conn.unbind()
+        raise
+    return new_mark, _closing(conn, changes)
+
+
+def _connect_preferring(settings: directory.DirectorySettings, host: str):
+    if host and host in settings.servers:
+        try:
+            return directory.connect(settings, server=host)
+        except (directory.UnreachableError, directory.TlsError):
+            pass  # another DC answers; its watermark will not match and a full scan runs
+    return directory.connect(settings)
+
+
+def _closing(conn, changes: Iterator) -> Iterator:
+    try:
+        yield from changes
     finally:
         conn.unbind()

@@ -1,4 +1,5 @@
 import django_tables2 as tables
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from identityhub.lib import rules
@@ -123,8 +124,9 @@ class FindingTable(tables.Table):
     def render_attribute(self, value):
         return format_html('<span title="{}">{}</span>', value, value)
 
-    def render_last_seen(self, value):
-        return when_short(value)
+    def render_last_seen(self, value, record):
+        # A delta scan confirms the findings of objects it did not touch without rewriting them.
+        return when_short(timezone.localtime(record.seen_at))
 
     def render_value(self, value, record):
         # A very long value (a 300-character displayName) shows its first lines; all of it on hover

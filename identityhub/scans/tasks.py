@@ -3,12 +3,12 @@ from django.utils import timezone
 
 from . import pipeline
 from .models import ScanRun
-from .sources import entries_for
+from .sources import changes_for, entries_for
 
 
 @shared_task(acks_late=True)
 def scan_forest(scan_id: int) -> str | None:
-    scan = pipeline.execute(scan_id, entries_for)
+    scan = pipeline.execute(scan_id, entries_for, changes_for)
     return scan.status if scan else None
 
 

@@ -27,7 +27,10 @@ def _to_scan(request, scan):
 @tenant_view("view")
 def finding_list(request, tenant):
     queryset = (
-        Finding.objects.filter(tenant=tenant).select_related("forest", "tenant").prefetch_related("reverted_fixes")
+        Finding.objects.filter(tenant=tenant)
+        .with_seen()
+        .select_related("forest", "tenant")
+        .prefetch_related("reverted_fixes")
     )
     filterset = FindingFilter(request.GET, queryset=queryset, tenant=tenant)
     findings = filterset.qs
@@ -112,8 +115,12 @@ def scan_now(request, tenant, pk):
     if forest.export_only:
         messages.error(request, f"{forest} has no DC IdentityHub can reach: upload a fresh export to check it.")
         return redirect(tenant)
+    kind = request.POST.get("kind", ScanRun.Kind.FULL)
+    if kind not in ScanRun.Kind.values:
+        messages.error(request, "Choose a full or a delta scan.")
+        return redirect(tenant)
     try:
-        scan = queue_scan(forest, request.user)
+        scan = queue_scan(forest, request.user, kind=kind)
     except ScanBusy as exc:
         messages.error(request, str(exc))
         return redirect(tenant)

@@ -1,10 +1,11 @@
 """Tenants (one Microsoft 365 tenant each), their on-premises forests, and who may do what."""
 
+import datetime
 import uuid
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, RegexValidator
 from django.db import models
 from django.urls import reverse
 
@@ -198,7 +199,17 @@ class Forest(models.Model):
     extra_filter = models.CharField(
         "extra LDAP filter", max_length=500, blank=True, help_text="ANDed with the object filter."
     )
-    scan_schedule = models.CharField(max_length=10, choices=Schedule.choices, default=Schedule.DAILY)
+    scan_schedule = models.CharField(
+        "full scans", max_length=10, choices=Schedule.choices, default=Schedule.DAILY,
+        help_text="Daily and weekly full scans start at the full scan time.",
+    )  # fmt: skip
+    full_scan_time = models.TimeField(default=datetime.time(2, 0), help_text="Server time; nightly by default.")
+    delta_minutes = models.PositiveSmallIntegerField(
+        "delta scan every (minutes)",
+        default=15,
+        validators=[MaxValueValidator(1440)],
+        help_text="Reads only what changed since the last scan; 0 for none.",
+    )
     export_only = models.BooleanField(
         "no DC reachable (exports only)",
         default=False,
