@@ -179,13 +179,17 @@ def test_odd_length_csvde_hex_is_a_reader_error(column):
 
 
 def test_odd_length_hex_on_the_command_line_names_the_file_and_line(tmp_path):
-    from .test_check_export import run
+    from io import StringIO
+
+    from django.core.management import call_command
 
     bad = tmp_path / "odd.csv"
     bad.write_text("DN,objectGUID\n\"CN=a,DC=x\",X'abc'\n")
+    err = StringIO()
     with pytest.raises(SystemExit) as exit_info:
-        run(str(bad))
-    assert exit_info.value.code == 2
+        call_command("check_export", str(bad), stdout=StringIO(), stderr=err)
+    assert exit_info.value.code == 2  # unreadable input
+    assert "odd.csv: line 2:" in err.getvalue() and "odd number of hex digits" in err.getvalue()
 
 
 # --------------------------------------------------------------------------- fuzzing
