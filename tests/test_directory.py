@@ -46,6 +46,16 @@ def test_an_unreachable_host_is_named():
         directory.test_connection(settings)
 
 
+def test_a_host_name_that_does_not_resolve_is_named_as_dns():
+    # ldap3 reports a DNS failure as "invalid server address"; the message must say what it is. (A
+    # faked exception: a real lookup of an unknown name would leave this machine.)
+    from ldap3.core.exceptions import LDAPSocketOpenError
+
+    error = directory._explain_socket_error(LDAPSocketOpenError("invalid server address"), "dc01.contoso.local", 636)
+    assert isinstance(error, directory.UnreachableError)
+    assert str(error) == "Cannot reach dc01.contoso.local:636: the host name does not resolve (DNS)."
+
+
 def test_an_untrusted_certificate_is_a_tls_failure(corp_forest):
     # Without the lab CA the DC's self-signed certificate cannot be verified.
     with pytest.raises(directory.TlsError, match=f"TLS with {corp_forest.host}:636 failed"):

@@ -150,8 +150,10 @@ def _socket_reason(exc: BaseException) -> str:
         return "connection refused (no LDAP server listens there)"
     if "timed out" in text or "timeout" in text:
         return "no answer before the time-out"
-    if "name or service not known" in text or "getaddrinfo" in text or isinstance(exc, socket.gaierror):
-        return "the host name does not resolve"
+    # ldap3 words a DNS failure as "invalid server address" (it swallows the socket.gaierror).
+    dns_failure = ("name or service not known", "getaddrinfo", "invalid server address", "nodename nor servname")
+    if any(words in text for words in dns_failure) or isinstance(exc, socket.gaierror):
+        return "the host name does not resolve (DNS)"
     return str(exc) or exc.__class__.__name__
 
 
