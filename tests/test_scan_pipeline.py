@@ -85,6 +85,21 @@ def test_a_failed_scan_leaves_the_previous_picture(forest):
     assert Finding.objects.filter(status="open").count() == Finding.objects.filter(dn__contains="Bob").count()
 
 
+def test_a_scan_stopped_by_its_time_limit_says_so(forest, settings):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    settings.SCAN_SOFT_TIME_LIMIT = 2 * 3600
+
+    def too_long(scan, prepare):
+        yield prepare(user("Carol", upn="carol smith@acme.com"))
+        raise SoftTimeLimitExceeded()  # what Celery raises inside the task at its soft limit
+
+    stopped = scan_with_factory(forest, too_long)
+    assert stopped.status == "failed"
+    assert stopped.error == "Stopped: it ran longer than its time limit of 120 minutes."
+    assert not DirectoryObject.objects.filter(scan=stopped).exists()
+
+
 def scan_with_factory(forest, factory):
     scan = ScanRun.objects.create(tenant=forest.tenant, forest=forest)
     return pipeline.execute(scan.pk, factory)

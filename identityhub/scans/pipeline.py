@@ -27,6 +27,7 @@ from identityhub.lib.entry import Entry
 from identityhub.lib.rules.checks import check_in_scope
 from identityhub.lib.rules.duplicates import Holder, clash_findings, identity_keys_in_scope, value_keys
 from identityhub.rollout.models import tracks_licence_readiness
+from identityhub.timelimits import stopped_reason
 
 from .models import DirectoryObject, Finding, IdentityKey, ScanRun, StagedFinding, StagedKey, WantedKey
 from .signals import scan_completed, scan_held, scan_reviewed
@@ -421,6 +422,8 @@ def _announce(scan: ScanRun) -> ScanRun:
 def _reason(exc: Exception) -> str:
     # Shown on the scan's page and logged: short, whatever the exception carries (a database error
     # can quote a whole row).
+    if stopped := stopped_reason(exc, settings.SCAN_SOFT_TIME_LIMIT):
+        return stopped
     reason = str(exc) if _is_expected(exc) else f"Internal error ({exc.__class__.__name__}): {exc}"
     return reason if len(reason) <= 500 else reason[:499] + "…"
 
