@@ -652,3 +652,24 @@ def test_in_the_browser_a_second_admin_filters_the_log_and_rejects_a_change(live
     screenshot(page, "change-log-rejected")
     waiting.refresh_from_db()
     assert waiting.result == "rejected" and waiting.approved_by == second_admin
+
+
+def test_a_bulk_run_stopped_by_its_time_limit_says_so(personas, forest, settings, monkeypatch):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from identityhub.remediation import bulk
+
+    settings.BULK_SOFT_TIME_LIMIT = 3600
+    finding = make_finding(forest, dn="CN=slow,DC=corp", value="slow x@acme.com")
+    run = ApplyRun.objects.create(
+        tenant=forest.tenant, requested_by=personas["admin"], action="accept", finding_ids=[finding.pk], total=1
+    )
+
+    def too_long(run, finding):
+        raise SoftTimeLimitExceeded()  # what Celery raises inside the task at its soft limit
+
+    monkeypatch.setattr(bulk, "_apply_row", too_long)
+    with pytest.raises(SoftTimeLimitExceeded):
+        bulk.run_bulk(run.pk)
+    run.refresh_from_db()
+    assert run.status == "failed" and run.error == "Stopped: it ran longer than its time limit of 60 minutes."

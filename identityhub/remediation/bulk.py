@@ -14,6 +14,7 @@ from django.http import QueryDict
 from django.utils import timezone
 
 from identityhub.scans.models import Finding, ScanRun
+from identityhub.timelimits import stopped_reason
 
 from . import actions, writing
 from .models import ApplyRun, Change
@@ -140,8 +141,9 @@ def run_bulk(run_id: int) -> ApplyRun | None:
             status=ApplyRun.Status.COMPLETED, finished=timezone.now()
         )
     except Exception as exc:  # noqa: BLE001 - the job row must always end
+        error = stopped_reason(exc, settings.BULK_SOFT_TIME_LIMIT) or str(exc) or exc.__class__.__name__
         ApplyRun.objects.filter(pk=run.pk, claim=token).update(
-            status=ApplyRun.Status.FAILED, error=str(exc), finished=timezone.now()
+            status=ApplyRun.Status.FAILED, error=error, finished=timezone.now()
         )
         raise
     run.refresh_from_db()
