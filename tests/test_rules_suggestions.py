@@ -48,6 +48,23 @@ def test_suggestion_withheld_when_another_fix_is_impossible():
     assert finding.suggestion is None  # two @: no rule can choose
 
 
+def test_a_doubled_at_is_made_one_in_every_address_attribute():
+    user = make(
+        userPrincipalName="mei.davis@@contoso.com",
+        mail="mei.davis@@contoso.com",
+        proxyAddresses=["SMTP:mei.davis@@@contoso.com"],
+    )
+    suggested = {f.rule: f.suggestion for f in check_entry(user, VERIFIED) if f.rule.endswith(".format")}
+    assert suggested == {
+        "upn.format": "mei.davis@contoso.com",
+        "mail.format": "mei.davis@contoso.com",
+        "proxy.smtp.format": "SMTP:mei.davis@contoso.com",
+    }
+    # Two separate '@': no fix is obvious, so none is offered.
+    [finding] = findings_for(make(mail="mei@davis@contoso.com"), "mail.format")
+    assert finding.suggestion is None
+
+
 def test_suggestion_withheld_when_taken():
     finder = DuplicateFinder(VERIFIED)
     finder.add(make(userPrincipalName="john@contoso.com"))

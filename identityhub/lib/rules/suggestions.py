@@ -6,6 +6,7 @@ derived (duplicates, truncating an address, choosing among several domains ...).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from identityhub.lib.entry import Entry
@@ -69,6 +70,13 @@ def _fix_dots(local: str) -> str:
     return local.strip(".")
 
 
+def _one_at(address: str) -> str | None:
+    """A doubled '@' (a typo: "mei.davis@@contoso.com") made one; any other malformed address has no
+    single obvious fix (which '@' of "a@b@c" is the real one?)."""
+    fixed = re.sub("@{2,}", "@", address)
+    return fixed if fixed != address and fixed.count("@") == 1 else None
+
+
 def _swap_domain(ctx: Context) -> Callable[[str], str | None]:
     return _on_domain(lambda _domain: ctx.only_verified_domain)
 
@@ -80,6 +88,7 @@ def _family_fixers(family: AddressFamily) -> dict[str, Fixer]:
         f"{prefix}.character": _on_address(family, lambda a: _on_local(family.local.remove_bad)(without_whitespace(a))),
         f"{prefix}.localpart": _on_address(family, _on_local(_fix_dots)),
         f"{prefix}.domainpart": _on_address(family, _on_domain(clean_domain)),
+        f"{prefix}.format": _on_address(family, _one_at),
     }
     if family.verify:  # a tenant domain only replaces tenant-bound addresses, not external targets
         fixers[f"{prefix}.topleveldomain"] = fixers[f"{prefix}.unverifieddomain"] = _swap(family)
