@@ -1,5 +1,7 @@
 """Fixing findings in AD for real (Samba): edit, remove, accept, conflict, refusal, undo, approval, bulk."""
 
+import uuid
+
 import pytest
 
 from identityhub.remediation import actions
@@ -28,6 +30,26 @@ def test_an_admin_fixes_a_upn_inline_and_the_finding_resolves_at_once(client, pe
     change = Change.objects.get(finding=finding)
     assert (change.old_values, change.new_values) == (["bob bad@corp.example.com"], ["bobbad@corp.example.com"])
     assert change.requested_by == personas["admin"] and change.result == "applied"
+
+
+def test_a_missing_upn_is_fixed_by_adding_one(personas, sandbox_forest, sandbox):
+    # No userPrincipalName: the finding holds no value (what AD has), and the fix adds the UPN.
+    dn = sandbox.user("Nora Noupn")
+    scan(sandbox_forest)
+    finding = Finding.objects.filter(dn__iexact=dn, attribute="userPrincipalName", value="").first()
+    assert finding is not None and finding.status == "open"
+    upn = f"nora.{uuid.uuid4().hex[:6]}@corp.example.com"
+    change = actions.request_change(finding, Change.Action.EDIT, personas["admin"], upn)
+    assert (change.result, change.old_values, change.new_values) == ("applied", [], [upn])
+    assert sandbox.value(dn, "userPrincipalName") == [upn]
+    # Someone sets a UPN by hand between the scan and the fix: a conflict, and theirs stays.
+    other = sandbox.user("Olga Noupn")
+    scan(sandbox_forest)
+    finding = Finding.objects.filter(dn__iexact=other, attribute="userPrincipalName", value="").first()
+    sandbox.set(other, "userPrincipalName", ["olga.by.hand@corp.example.com"])
+    change = actions.request_change(finding, Change.Action.EDIT, personas["admin"], "olga.app@corp.example.com")
+    assert change.result == "conflict" and "olga.by.hand@corp.example.com" in change.error
+    assert sandbox.value(other, "userPrincipalName") == ["olga.by.hand@corp.example.com"]
 
 
 def test_a_value_that_would_itself_be_a_finding_is_refused(client, personas, sandbox_forest, sandbox):

@@ -680,12 +680,26 @@ class WriteResult:
         return self.after is not None and sorted(self.after) == sorted(self.intended)
 
 
+# Attributes of one value in AD's schema among those IdentityHub writes: adding to one that already
+# holds a value is not an addition but a change someone else made.
+SINGLE_VALUED = frozenset(
+    {"userprincipalname", "mail", "mailnickname", "displayname", "targetaddress", "samaccountname", "givenname", "sn",
+     "cn", "c"}
+)  # fmt: skip
+
+
 def planned_values(dn: str, attribute: str, before: list[str], old: list[str], new: list[str]) -> list[str]:
     """The values the attribute will hold once `old` is replaced by `new`, or why not (raises).
 
     Byte for byte, case included: AD matches proxyAddresses, UPN and mail without regard to case,
     so its own delete of `smtp:x` would also remove `SMTP:x`, a primary someone promoted by hand.
     """
+    if not old and before and attribute.lower() in SINGLE_VALUED:
+        # The change starts from no value (the scan saw none); someone has set one since.
+        raise ConflictError(
+            f"{attribute} of {dn} changed since the scan: AD now holds {before}, not no value. Nothing was written.",
+            before,
+        )
     missing = [v for v in old if v not in before]
     if missing:
         if new and all(v in before for v in new):

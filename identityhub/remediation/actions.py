@@ -29,9 +29,12 @@ class ActionRefused(Exception):
 
 
 def proposed_values(finding: Finding, action: str, new_value: str | None) -> tuple[list[str], list[str]]:
+    # A finding about a missing value (a user without a UPN, a blank alias) holds "": AD has no value
+    # there, so the change starts from none and adds one.
+    old = [finding.value] if finding.value != "" else []
     if action == Change.Action.REMOVE:
-        return [finding.value], []
-    return [finding.value], [new_value]
+        return old, []
+    return old, [new_value]
 
 
 def request_change(
