@@ -47,3 +47,10 @@ def paginate(request, table, default: int = DEFAULT_PAGE_SIZE):
     number = _int(request.GET.get(table.prefixed_page_field))
     table.page = table.paginator.get_page(number if number and number > 0 else 1)
     return table
+
+
+def page_of(request, queryset, default: int = DEFAULT_PAGE_SIZE):
+    """One page of a plain (non-table) list from ?page= and ?per_page=, within the same bounds."""
+    paginator = Paginator(queryset, page_size(request.GET.get("per_page"), default))
+    number = _int(request.GET.get("page"))
+    return paginator.get_page(number if number and number > 0 else 1)

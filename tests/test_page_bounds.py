@@ -158,3 +158,19 @@ def test_bulk_preview_of_a_whole_filter_renders_at_most_one_page_and_keeps_every
     assert len(response.context["rows"]) == ROWS  # vetted and counted
     assert response.content.decode().count("CN=bound-") == MAX_PAGE_SIZE  # rendered
     assert len(response.context["ids"].split(",")) == ROWS  # applied
+
+
+def test_the_scans_list_is_paged_newest_first(client, personas, forest):
+    from identityhub.scans.models import ScanRun
+
+    ScanRun.objects.bulk_create([ScanRun(tenant=forest.tenant, forest=forest, status="completed") for _ in range(60)])
+    newest = ScanRun.objects.filter(forest=forest).order_by("-created", "-pk").first()
+    client.force_login(personas["auditor"])
+    first = client.get(f"/t/{forest.tenant.slug}/scans/")
+    assert first.status_code == 200
+    assert first.content.decode().count("badge status-completed") == DEFAULT_PAGE_SIZE
+    assert f'href="{newest.get_absolute_url()}"' in first.content.decode() and "Page 1 of 2" in first.content.decode()
+    for bad in ("-1", "0", "x", "99999999999999999999"):
+        response = client.get(f"/t/{forest.tenant.slug}/scans/?page={bad}&per_page=100000000")
+        assert response.status_code == 200
+        assert response.content.decode().count("badge status-completed") <= MAX_PAGE_SIZE

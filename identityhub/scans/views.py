@@ -93,8 +93,10 @@ def object_detail(request, tenant, pk, guid):
 @require_GET
 @tenant_view("view")
 def scan_list(request, tenant):
-    scans = ScanRun.objects.filter(tenant=tenant).select_related("forest", "triggered_by")[:100]
-    return render(request, "scans/scan_list.html", {"tenant": tenant, "scans": scans})
+    # Deltas every 15 minutes make hundreds of scans a week: paged, newest first.
+    scans = ScanRun.objects.filter(tenant=tenant).select_related("forest", "triggered_by").order_by("-created", "-pk")
+    page = paging.page_of(request, scans)
+    return render(request, "scans/scan_list.html", {"tenant": tenant, "scans": page, "page": page})
 
 
 @require_GET
