@@ -841,7 +841,6 @@ def _stage_objects_in_two_forests(scan: ScanRun, current: list[int]) -> None:
     )
     guids = list(twice)
     code = "duplicate.objectguid"
-    rule = rules.RULES[code]
     names = dict(ScanRun.objects.filter(pk__in=current).values_list("pk", "forest__name"))
     for start in range(0, len(guids), 500):
         copies: dict[uuid.UUID, list[DirectoryObject]] = {}
@@ -849,20 +848,8 @@ def _stage_objects_in_two_forests(scan: ScanRun, current: list[int]) -> None:
         for obj in held.only("scan_id", "forest_id", "guid", "dn", "object_class", "ou").order_by("scan_id"):
             copies.setdefault(obj.guid, []).append(obj)
         staged = [
-            StagedFinding(
-                scan_id=scan.pk,
-                forest_id=obj.forest_id,
-                key=finding_key(obj.guid, code, "objectGUID", str(obj.guid)),
-                guid=obj.guid,
-                dn=obj.dn,
-                object_class=obj.object_class,
-                ou=obj.ou,
-                rule=code,
-                severity=rule.severity,
-                error=rule.error,
-                attribute="objectGUID",
-                value=str(obj.guid),
-                detail=_also_in(obj, objs, names),
+            staged_finding(
+                scan.pk, obj.forest_id, obj, code, "objectGUID", str(obj.guid), detail=_also_in(obj, objs, names)
             )
             for objs in copies.values()
             for obj in objs
@@ -877,23 +864,31 @@ def _also_in(obj: DirectoryObject, copies: list[DirectoryObject], names: dict[in
     return detail if len(detail) <= limit else detail[: limit - 1] + "…"
 
 
-def finding_on_key(scan_id: int, key: IdentityKey, obj: DirectoryObject, code: str) -> StagedFinding:
-    """A staged finding of rule `code` about the value an identity key holds (duplicates, collisions)."""
+def staged_finding(
+    scan_id: int, forest_id: int, obj: DirectoryObject, code: str, attribute: str, value: str, detail: str = ""
+) -> StagedFinding:
+    """A staged finding of rule `code` on `obj`'s `attribute` holding `value`, found after the rules ran."""
     rule = rules.RULES[code]
     return StagedFinding(
         scan_id=scan_id,
-        forest_id=key.forest_id,
-        key=finding_key(key.guid, code, key.attribute, key.raw),
-        guid=key.guid,
+        forest_id=forest_id,
+        key=finding_key(obj.guid, code, attribute, value),
+        guid=obj.guid,
         dn=obj.dn,
         object_class=obj.object_class,
         ou=obj.ou,
         rule=code,
         severity=rule.severity,
         error=rule.error,
-        attribute=key.attribute,
-        value=key.raw,
+        attribute=attribute,
+        value=value,
+        detail=detail,
     )
+
+
+def finding_on_key(scan_id: int, key: IdentityKey, obj: DirectoryObject, code: str) -> StagedFinding:
+    """A staged finding of rule `code` about the value an identity key holds (duplicates, collisions)."""
+    return staged_finding(scan_id, key.forest_id, obj, code, key.attribute, key.raw)
 
 
 def prune_snapshots(forest) -> None:
