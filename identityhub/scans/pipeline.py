@@ -515,16 +515,16 @@ def confirm_held(scan: ScanRun, user) -> bool:
     from .tasks import complete_confirmed_scan
 
     now = timezone.now()
-    with transaction.atomic():
-        taken = ScanRun.objects.filter(pk=scan.pk, status=ScanRun.Status.HELD).update(
-            status=ScanRun.Status.RUNNING, heartbeat=now, reviewed_by=user, reviewed_at=now, finished=None
-        )
-        if taken:
-            transaction.on_commit(lambda: complete_confirmed_scan.delay(scan.pk))
-    if taken:
-        scan.refresh_from_db()
-        scan_reviewed.send(sender=ScanRun, scan=scan, confirmed=True)
-    return bool(taken)
+    return _review_held(
+        scan,
+        user,
+        complete_confirmed_scan,
+        confirmed=True,
+        status=ScanRun.Status.RUNNING,
+        heartbeat=now,
+        reviewed_at=now,
+        finished=None,
+    )
 
 
 def reject_held(scan: ScanRun, user) -> bool:
@@ -533,15 +533,27 @@ def reject_held(scan: ScanRun, user) -> bool:
 
     dropped = f"{scan.objects_dropped} of {scan.objects_before}"
     error = f"Rejected by {getattr(user, 'username', '') or 'an admin'}: it would have dropped {dropped} objects."
+    return _review_held(
+        scan,
+        user,
+        discard_scan_staging,
+        confirmed=False,
+        status=ScanRun.Status.REJECTED,
+        error=error,
+        reviewed_at=timezone.now(),
+    )
+
+
+def _review_held(scan: ScanRun, user, job, *, confirmed: bool, **changes) -> bool:
+    """Apply an admin's decision on a held scan once: only a scan still held changes (a second click,
+    or a newer scan that superseded it, finds nothing); `job` runs after the commit."""
     with transaction.atomic():
-        taken = ScanRun.objects.filter(pk=scan.pk, status=ScanRun.Status.HELD).update(
-            status=ScanRun.Status.REJECTED, error=error, reviewed_by=user, reviewed_at=timezone.now()
-        )
+        taken = ScanRun.objects.filter(pk=scan.pk, status=ScanRun.Status.HELD).update(reviewed_by=user, **changes)
         if taken:
-            transaction.on_commit(lambda: discard_scan_staging.delay(scan.pk))
+            transaction.on_commit(lambda: job.delay(scan.pk))
     if taken:
         scan.refresh_from_db()
-        scan_reviewed.send(sender=ScanRun, scan=scan, confirmed=False)
+        scan_reviewed.send(sender=ScanRun, scan=scan, confirmed=confirmed)
     return bool(taken)
 
 
