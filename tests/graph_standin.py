@@ -743,7 +743,8 @@ def run_graph_standin(directory: Path, state: TenantState | None = None) -> Iter
 
 
 def graph_standin(tmp_path: Path) -> Iterator[GraphStandIn]:
-    """Body of a pytest fixture: ``graph_standin = pytest.fixture(graph_standin)`` in conftest."""
+    """Body of a pytest fixture for tests of lib/: ``standin = pytest.fixture(graph_standin, name="standin")``.
+    (tests/health_support.py's ``standin`` fixture also aims the app's GRAPH_* settings at it.)"""
     with run_graph_standin(tmp_path) as standin:
         yield standin
 
