@@ -13,6 +13,7 @@ pytest_plugins = [
     "tests.remediation_support",
     "tests.entra_support",
     "tests.journey_support",
+    "tests.health_support",
 ]
 
 __all__ = ["require"]

@@ -19,28 +19,23 @@ for the token endpoints; each scripted fault answers the next ``times`` requests
 from __future__ import annotations
 
 import base64
-import json
 import re
 import secrets
-import socket
-import ssl
-import sys
-import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import jwt  # PyJWT: installed with msal, checks the certificate credential's client assertion
-import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from requests.structures import CaseInsensitiveDict
+
+from tests.tls_standin import StandInHandler, TLSStandIn
 
 # Resource -> the permissions that grant a read of it (Microsoft's "Permissions" tables).
 PERMISSION_FOR = {
@@ -368,33 +363,18 @@ class Seen:
 # -- the server ------------------------------------------------------------------------------------
 
 
-class GraphStandIn:
+class GraphStandIn(TLSStandIn):
+    name = "graph-standin"
+
     def __init__(self, directory: Path, state: TenantState | None = None):
+        super().__init__(directory)
+        self.handler = _Handler
         self.state = state or TenantState()
-        self.ca = trustme.CA()
-        self.ca_path = str(Path(directory) / "graph-standin-ca.pem")
-        self.ca.cert_pem.write_to_path(self.ca_path)
         self.requests: list[Seen] = []
         self.tokens: dict[str, float] = {}  # issued access token -> expiry (epoch seconds)
         self._faults: dict[str, deque[Fault]] = {}
-        self._lock = threading.Lock()
-        self._server: _TLSServer | None = None
-        self._thread: threading.Thread | None = None
 
     # -- what tests use ----------------------------------------------------------------------
-
-    @property
-    def host(self) -> str:
-        assert self._server is not None, "start() first"
-        return f"127.0.0.1:{self._server.server_address[1]}"
-
-    @property
-    def url(self) -> str:
-        return f"https://{self.host}"
-
-    @property
-    def graph_url(self) -> str:
-        return f"{self.url}/v1.0"
 
     def client_kwargs(self) -> dict:
         """GraphClient keyword arguments that point at this stand-in and trust its CA."""
@@ -418,35 +398,6 @@ class GraphStandIn:
     def revoke_tokens(self) -> None:
         with self._lock:
             self.tokens.clear()
-
-    # -- lifecycle ---------------------------------------------------------------------------
-
-    def start(self) -> GraphStandIn:
-        leaf = self.ca.issue_cert("127.0.0.1")
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        leaf.configure_cert(context)
-        self._server = _TLSServer(("127.0.0.1", 0), _Handler, context, self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="graph-standin", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.shutdown()  # ends serve_forever
-        self._server.close_connections()  # idle keep-alive connections would block the joins
-        self._server.server_close()  # joins the handler threads
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._server = None
-
-    def __enter__(self) -> GraphStandIn:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # -- dispatch (runs in handler threads) --------------------------------------------------
 
@@ -755,37 +706,12 @@ def _aad_error(error: str, number: int, text: str) -> dict:
     }
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as Graph clients expect
+class _Handler(StandInHandler):
     wbufsize = 65536  # headers and body in one write: no delayed-ACK stall per response
     timeout = 30
-    server: _TLSServer
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-        self.server.standin.handle(self, "GET")
-
-    def do_POST(self) -> None:  # noqa: N802
-        self.server.standin.handle(self, "POST")
-
-    def log_message(self, format: str, *args) -> None:  # quiet: pytest shows failures anyway
-        pass
-
-    def read_body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
-
-    def send_bytes(self, status: int, body: bytes, content_type: str, headers: dict | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("request-id", str(uuid.uuid4()))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def send_json(self, status: int, payload: dict, headers: dict | None = None) -> None:
-        self.send_bytes(status, json.dumps(payload).encode(), "application/json", headers)
+    def extra_headers(self) -> dict[str, str]:
+        return {"request-id": str(uuid.uuid4())}
 
     def graph_error(
         self, status: int, code: str | None = None, message: str | None = None, retry_after: str | None = None
@@ -805,46 +731,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_json(status, body, {"Retry-After": retry_after} if retry_after else None)
 
 
-class _TLSServer(ThreadingHTTPServer):
-    """Threaded HTTPS server; the TLS handshake runs in the handler thread, not the accept loop,
-    so a client that rejects our certificate cannot stall other connections."""
-
-    daemon_threads = False  # so server_close() joins every handler thread
-    block_on_close = True
-
-    def __init__(self, address, handler, context: ssl.SSLContext, standin: GraphStandIn):
-        super().__init__(address, handler)
-        self.context = context
-        self.standin = standin
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-
-    def finish_request(self, request, client_address) -> None:
-        request.settimeout(_Handler.timeout)
-        tls = self.context.wrap_socket(request, server_side=True)
-        with self._connections_lock:
-            self._connections.add(tls)
-        try:
-            self.RequestHandlerClass(tls, client_address, self)
-        finally:
-            with self._connections_lock:
-                self._connections.discard(tls)
-            tls.close()
-
-    def close_connections(self) -> None:
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with suppress(OSError):  # already closed by the client
-                connection.shutdown(socket.SHUT_RDWR)
-
-    def handle_error(self, request, client_address) -> None:
-        # A client refusing our certificate, or hanging up, is part of the tests, not a failure;
-        # anything else is a bug in the stand-in and should be seen.
-        if not isinstance(sys.exc_info()[1], (ssl.SSLError, ConnectionError, TimeoutError)):
-            super().handle_error(request, client_address)
-
-
 @contextmanager
 def run_graph_standin(directory: Path, state: TenantState | None = None) -> Iterator[GraphStandIn]:
     """Start the stand-in, yield it, and stop it (shutdown + join) whatever happens."""
@@ -857,7 +743,8 @@ def run_graph_standin(directory: Path, state: TenantState | None = None) -> Iter
 
 
 def graph_standin(tmp_path: Path) -> Iterator[GraphStandIn]:
-    """Body of a pytest fixture: ``graph_standin = pytest.fixture(graph_standin)`` in conftest."""
+    """Body of a pytest fixture for tests of lib/: ``standin = pytest.fixture(graph_standin, name="standin")``.
+    (tests/health_support.py's ``standin`` fixture also aims the app's GRAPH_* settings at it.)"""
     with run_graph_standin(tmp_path) as standin:
         yield standin
 

@@ -2,11 +2,23 @@
 
 import uuid
 
+import pytest
+
 from identityhub.health.matching import anchor_of
 from identityhub.health.models import GraphConnection
 from identityhub.lib.entry import Entry
 from identityhub.scans import pipeline
 from identityhub.scans.models import ScanRun
+
+from .graph_standin import run_graph_standin
+
+
+@pytest.fixture
+def standin(tmp_path, settings):
+    """The Graph stand-in, with the app's GRAPH_* settings aimed at it."""
+    with run_graph_standin(tmp_path) as server:
+        point_at(settings, server)
+        yield server
 
 
 def point_at(settings, standin, max_retries=1):

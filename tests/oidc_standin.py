@@ -29,14 +29,11 @@ import base64
 import hashlib
 import json
 import secrets
-import ssl
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -45,6 +42,8 @@ import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.tls_standin import StandInHandler, TLSStandIn
 
 TOKEN_LIFETIME = 3600
 
@@ -75,13 +74,14 @@ def _rsa_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-class OIDCStandIn:
+class OIDCStandIn(TLSStandIn):
+    name = "oidc-standin"
+
     def __init__(self, directory: Path, *, client_id: str | None = None, client_secret: str | None = None):
+        super().__init__(directory)
+        self.handler = _Handler
         self.client_id = client_id or str(uuid.uuid4())
         self.client_secret = client_secret or secrets.token_urlsafe(24)
-        self.ca = trustme.CA()
-        self.ca_path = str(Path(directory) / "oidc-standin-ca.pem")
-        self.ca.cert_pem.write_to_path(self.ca_path)
         self.kid = secrets.token_hex(8)
         self.key = _rsa_key()
         self.rogue_key = _rsa_key()  # never published
@@ -99,24 +99,8 @@ class OIDCStandIn:
         self.logouts: list[str] = []
         self._codes: dict[str, Issued] = {}
         self._graph_tokens: dict[str, EntraUser] = {}
-        self._lock = threading.Lock()
-        self._server: _TLSServer | None = None
-        self._thread: threading.Thread | None = None
 
     # -- what tests use ----------------------------------------------------------------------
-
-    @property
-    def host(self) -> str:
-        assert self._server is not None, "start() first"
-        return f"127.0.0.1:{self._server.server_address[1]}"
-
-    @property
-    def url(self) -> str:
-        return f"https://{self.host}"
-
-    @property
-    def graph_url(self) -> str:
-        return f"{self.url}/v1.0"
 
     def issuer(self, tid: str) -> str:
         return f"{self.url}/{tid}/v2.0"
@@ -186,28 +170,6 @@ class OIDCStandIn:
                 },
             }
         return {"groups": list(user.groups)}
-
-    # -- lifecycle ---------------------------------------------------------------------------
-
-    def start(self) -> OIDCStandIn:
-        leaf = self.ca.issue_cert("127.0.0.1")
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        leaf.configure_cert(context)
-        self._server = _TLSServer(("127.0.0.1", 0), _Handler, context, self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="oidc-standin", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._server = None
 
     # -- dispatch (runs in handler threads) --------------------------------------------------
 
@@ -388,64 +350,12 @@ def _aad_error(error: str, number: int, text: str) -> dict:
     }
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    timeout = 10
-    server: _TLSServer
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-        self.server.standin.handle(self, "GET")
-
-    def do_POST(self) -> None:  # noqa: N802
-        self.server.standin.handle(self, "POST")
-
-    def log_message(self, format: str, *args) -> None:
-        pass
-
-    def read_body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(min(length, 1_000_000)) if length else b""
-
-    def send_bytes(self, status: int, body: bytes, content_type: str, headers: dict | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Connection", "close")
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-        self.close_connection = True
-
-    def send_json(self, status: int, payload: dict) -> None:
-        self.send_bytes(status, json.dumps(payload).encode(), "application/json")
+class _Handler(StandInHandler):
+    keep_alive = False
+    max_body = 1_000_000
 
     def redirect(self, location: str) -> None:
         self.send_bytes(302, b"", "text/plain", {"Location": location})
-
-
-class _TLSServer(ThreadingHTTPServer):
-    daemon_threads = False  # server_close() joins every handler thread
-    block_on_close = True
-
-    def __init__(self, address, handler, context: ssl.SSLContext, standin: OIDCStandIn):
-        super().__init__(address, handler)
-        self.context = context
-        self.standin = standin
-
-    def finish_request(self, request, client_address) -> None:
-        request.settimeout(_Handler.timeout)
-        tls = self.context.wrap_socket(request, server_side=True)  # handshake in the handler thread
-        try:
-            self.RequestHandlerClass(tls, client_address, self)
-        finally:
-            tls.close()
-
-    def handle_error(self, request, client_address) -> None:
-        import sys
-
-        if not isinstance(sys.exc_info()[1], (ssl.SSLError, ConnectionError, TimeoutError)):
-            super().handle_error(request, client_address)
 
 
 @contextmanager

@@ -65,16 +65,8 @@ def fix_tenant(db, personas, tenant):
 
 @pytest.fixture
 def sandbox_forest(fix_tenant, corp_forest, sandbox):
-    return Forest.objects.create(
-        tenant=fix_tenant,
-        name="corp.example.test",
-        servers=corp_forest.host,
-        port=3268,  # the global catalog reads; writes must go to 389
-        base_dns=corp_forest.base_dn,
-        include_ous=sandbox.ou,
-        bind_user=corp_forest.bind_user,
-        bind_password=corp_forest.password,
-    )
+    # The global catalog reads; writes must go to 389.
+    return forest_of_sandbox(fix_tenant, corp_forest, sandbox, corp_forest.host, port=3268)
 
 
 @pytest.fixture
@@ -87,11 +79,16 @@ def proxy(corp_forest):
 @pytest.fixture
 def proxied_forest(fix_tenant, corp_forest, sandbox, proxy, settings):
     settings.LDAP_TIMEOUT = 1  # the client's time-out, below the relay's delay
+    return forest_of_sandbox(fix_tenant, corp_forest, sandbox, proxy.address)
+
+
+def forest_of_sandbox(tenant, corp_forest, sandbox, servers: str, port: int = 389) -> Forest:
+    """The tenant's forest: the CORP lab's sandbox OU, read through `servers` (the DC, or a relay in front)."""
     return Forest.objects.create(
-        tenant=fix_tenant,
+        tenant=tenant,
         name="corp.example.test",
-        servers=proxy.address,
-        port=389,
+        servers=servers,
+        port=port,
         base_dns=corp_forest.base_dn,
         include_ous=sandbox.ou,
         bind_user=corp_forest.bind_user,

@@ -14,11 +14,10 @@ from django.db import connection
 from identityhub.celery import app as celery_app
 from identityhub.remediation import bulk
 from identityhub.remediation.models import ApplyRun, Change
-from identityhub.tenants.models import Forest
 
 from . import ldap_proxy
 from .ldap_proxy import LdapProxy
-from .remediation_support import finding_on, scan
+from .remediation_support import finding_on, forest_of_sandbox, scan
 from .services import require
 
 pytestmark = [pytest.mark.samba, pytest.mark.django_db(transaction=True)]
@@ -84,16 +83,7 @@ def test_a_worker_killed_mid_run_is_replaced_and_every_row_is_applied_once(
 ):
     settings.BULK_STALE_SECONDS = 2
     with LdapProxy((corp_forest.host, 389), delay=0.15) as proxy:
-        forest = Forest.objects.create(
-            tenant=fix_tenant,
-            name="corp.example.test",
-            servers=proxy.address,
-            port=389,
-            base_dns=corp_forest.base_dn,
-            include_ous=sandbox.ou,
-            bind_user=corp_forest.bind_user,
-            bind_password=corp_forest.password,
-        )
+        forest = forest_of_sandbox(fix_tenant, corp_forest, sandbox, proxy.address)
         dns = [sandbox.user(f"Row {i:02d}", userPrincipalName=f"row {i:02d}@corp.example.com") for i in range(ROWS)]
         scan(forest)
         ids = [finding_on(dn, "userPrincipalName").pk for dn in dns]

@@ -10,17 +10,10 @@ from identityhub.health import pulls
 from identityhub.rollout import progress
 
 from .browser import log_in, screenshot
-from .graph_standin import add_cloud_sync, add_licence_errors, run_graph_standin
-from .health_support import ad_group, ad_user, connect, point_at, scan
+from .graph_standin import add_cloud_sync, add_licence_errors
+from .health_support import ad_group, ad_user, connect, scan
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def standin(tmp_path, settings):
-    with run_graph_standin(tmp_path) as server:
-        point_at(settings, server)
-        yield server
 
 
 OVERFLOWING = """(selectors) => selectors.flatMap(s => [...document.querySelectorAll(s)])

@@ -134,14 +134,13 @@ def test_due_scans_are_queued_by_schedule(forest):
 
 
 def test_the_fix_undone_filter_offers_any_yes_no(client, personas, scanned, monkeypatch):
-    from identityhub.remediation.actions import record_change
     from identityhub.remediation.models import Change, RevertedFix
 
     client.force_login(personas["lead"])
     body = client.get("/t/acme/findings/").content.decode()
     assert '<option value="" selected>Any</option>' in body and "Unknown" not in body
     bob = Finding.objects.get(dn__startswith="CN=Bob", rule="upn.character")
-    change = record_change(bob, Change.Action.EDIT, personas["admin"], [bob.value], ["bob.smith@acme.com"], "applied")
+    change = Change.record(bob, Change.Action.EDIT, personas["admin"], [bob.value], ["bob.smith@acme.com"], "applied")
     RevertedFix.objects.create(finding=bob, change=change, scan=scanned)
     only = client.get("/t/acme/findings/?reverted=true").content.decode()
     assert "bob smith@acme.com" in only and "ann@corp.local" not in only

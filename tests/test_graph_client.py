@@ -13,15 +13,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from identityhub.lib import graph as g
-from tests.graph_standin import provisioning_error, run_graph_standin, user
+from tests.graph_standin import graph_standin, provisioning_error, run_graph_standin, user
 
 RSA = trustme.KeyType.RSA
 
 
-@pytest.fixture
-def standin(tmp_path):
-    with run_graph_standin(tmp_path) as server:
-        yield server
+standin = pytest.fixture(graph_standin, name="standin")  # the Graph stand-in, started and stopped
 
 
 @pytest.fixture

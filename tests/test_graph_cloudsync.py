@@ -9,15 +9,12 @@ import pytest
 
 from identityhub.lib import cloudsync, graph, licences
 from identityhub.lib.rules.licensing import is_country_code
-from tests.graph_standin import add_cloud_sync, add_licence_errors, run_graph_standin
+from tests.graph_standin import add_cloud_sync, add_licence_errors, graph_standin
 
 NOW = datetime.now(UTC)
 
 
-@pytest.fixture
-def standin(tmp_path):
-    with run_graph_standin(tmp_path) as server:
-        yield server
+standin = pytest.fixture(graph_standin, name="standin")  # the Graph stand-in, started and stopped
 
 
 @pytest.fixture

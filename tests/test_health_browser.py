@@ -10,17 +10,9 @@ from django.utils import timezone
 from identityhub.health.demo import seed_demo
 
 from .browser import log_in, screenshot
-from .graph_standin import run_graph_standin
-from .health_support import ad_group, ad_user, connect, point_at, scan, synced_as
+from .health_support import ad_group, ad_user, connect, scan, synced_as
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def standin(tmp_path, settings):
-    with run_graph_standin(tmp_path) as server:
-        point_at(settings, server)
-        yield server
 
 
 def test_an_admin_pulls_and_reads_the_health_page(live_server, page, personas, tenant, forest, standin):

@@ -23,17 +23,10 @@ from identityhub.health.models import (
 from identityhub.health.views import tiles
 from identityhub.scans.models import Finding
 
-from .graph_standin import add_cloud_sync, add_licence_errors, run_graph_standin
-from .health_support import ad_group, ad_user, connect, point_at, scan, synced_as
+from .graph_standin import add_cloud_sync, add_licence_errors
+from .health_support import ad_group, ad_user, connect, scan, synced_as
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def standin(tmp_path, settings):
-    with run_graph_standin(tmp_path) as server:
-        point_at(settings, server)
-        yield server
 
 
 @pytest.fixture

@@ -14,17 +14,9 @@ from identityhub.health.models import GraphConnection, HealthPull, ProvisioningE
 from identityhub.scans.models import Finding
 from identityhub.tenants.models import Tenant
 
-from .graph_standin import run_graph_standin
-from .health_support import connect, point_at
+from .health_support import connect
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def standin(tmp_path, settings):
-    with run_graph_standin(tmp_path) as server:
-        point_at(settings, server)
-        yield server
 
 
 def _check_snapshot_json(data):

@@ -15,17 +15,9 @@ from identityhub.health.demo import seed_demo
 from identityhub.health.models import GraphConnection, HealthPull, SyncSnapshot, age_colour
 from identityhub.health.views import tiles
 
-from .graph_standin import run_graph_standin
-from .health_support import connect, point_at
+from .health_support import connect
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def standin(tmp_path, settings):
-    with run_graph_standin(tmp_path) as server:
-        point_at(settings, server)
-        yield server
 
 
 def _form(standin, **extra):

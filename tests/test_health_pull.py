@@ -16,17 +16,10 @@ from identityhub.lib import graph
 from identityhub.scans.models import Finding
 from identityhub.tenants.models import Tenant
 
-from .graph_standin import provisioning_error, run_graph_standin, user
-from .health_support import ad_group, ad_user, connect, point_at, scan, synced_as
+from .graph_standin import provisioning_error, user
+from .health_support import ad_group, ad_user, connect, scan, synced_as
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def standin(tmp_path, settings):
-    with run_graph_standin(tmp_path) as server:
-        point_at(settings, server)
-        yield server
 
 
 @pytest.fixture

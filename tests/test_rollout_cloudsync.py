@@ -12,17 +12,10 @@ from identityhub.rollout import criteria, progress
 from identityhub.rollout.models import Checkpoint, CriterionState, RolloutEvent, State
 from identityhub.scans.models import Finding
 
-from .graph_standin import add_cloud_sync, add_licence_errors, run_graph_standin
-from .health_support import ad_user, connect, point_at, scan
+from .graph_standin import add_cloud_sync, add_licence_errors
+from .health_support import ad_user, connect, scan
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def standin(tmp_path, settings):
-    with run_graph_standin(tmp_path) as server:
-        point_at(settings, server)
-        yield server
 
 
 def _results(tenant):

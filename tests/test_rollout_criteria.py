@@ -16,17 +16,10 @@ from identityhub.scans.models import DirectoryObject, Finding, ScanRun
 from identityhub.scans.sources import directory_settings, entries_for
 from identityhub.tenants.models import Forest, Tenant
 
-from .graph_standin import contact, group, run_graph_standin, user
-from .health_support import connect, point_at
+from .graph_standin import contact, group, user
+from .health_support import connect
 
 pytestmark = [pytest.mark.samba, pytest.mark.django_db]
-
-
-@pytest.fixture
-def standin(tmp_path, settings):
-    with run_graph_standin(tmp_path) as server:
-        point_at(settings, server)
-        yield server
 
 
 @pytest.fixture

@@ -62,7 +62,7 @@ def test_a_change_in_flight_blocks_approving_another_with_the_same_value(
     shared = "cx@corp.example.com"
     # The first is queued (approved, being written, or its outcome still unknown): not yet in any scan.
     waiting = actions.request_change(second, "edit", personas["admin"], shared)
-    in_flight = actions.record_change(first, "edit", personas["admin"], [first.value], [shared], "unknown")
+    in_flight = Change.record(first, "edit", personas["admin"], [first.value], [shared], "unknown")
     decided = actions.approve(waiting, second_admin)
     assert decided.result == "refused" and f"Change #{in_flight.pk} already gives" in decided.error
 

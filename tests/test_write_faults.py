@@ -244,9 +244,7 @@ def test_a_bulk_row_left_in_flight_by_a_dead_worker_is_written_at_most_once(
         heartbeat=timezone.now() - timedelta(minutes=5),
     )
     # The dead worker had claimed the row (its change queued) and perhaps sent the modify.
-    row = actions.record_change(
-        finding, "edit", personas["admin"], [finding.value], [_fixed("Ora")], "queued", apply_run=run
-    )
+    row = Change.record(finding, "edit", personas["admin"], [finding.value], [_fixed("Ora")], "queued", apply_run=run)
     if sent:
         sandbox.set(dn, "userPrincipalName", [_fixed("Ora")])
     writes = proxy.writes_seen
@@ -306,8 +304,8 @@ def test_a_change_left_queued_by_a_dead_request_is_settled_by_the_sweep(personas
     dn = _bad_user(sandbox, "Zed")
     scan(proxied_forest)
     finding = finding_on(dn, "userPrincipalName")
-    orphan = actions.record_change(finding, "edit", personas["admin"], [finding.value], [_fixed("Zed")], "queued")
-    fresh = actions.record_change(finding, "edit", personas["admin"], [finding.value], [_fixed("Zed")], "queued")
+    orphan = Change.record(finding, "edit", personas["admin"], [finding.value], [_fixed("Zed")], "queued")
+    fresh = Change.record(finding, "edit", personas["admin"], [finding.value], [_fixed("Zed")], "queued")
     Change.objects.filter(pk=orphan.pk).update(created=timezone.now() - timedelta(minutes=20))
     tasks.confirm_unknown_changes()
     orphan.refresh_from_db()

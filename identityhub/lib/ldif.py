@@ -171,43 +171,36 @@ def read_export(
     path_or_file,
     source: str,
     *,
+    kind: str | None = None,
     encoding: str | None = None,
     stats: Counter | None = None,
     limits: Limits = DEFAULT_LIMITS,
 ) -> Iterator[Entry]:
-    """Yield the entries of an ldifde or csvde export, choosing the reader by content, then name.
+    """Yield the entries of an ldifde or csvde export; `kind` ("ldif" or "csv") names the format,
+    or else the reader is chosen by content, then name.
 
     `path_or_file` is a path, a binary file object (e.g. a Django upload) or a text file object.
-    `stats`, when given, counts the records that are not entries (see _skipped_record).
+    `stats`, when given, counts the LDIF records that are not entries (see _skipped_record).
     """
     with _opened(path_or_file) as handle:
         lines = _text_lines(handle, encoding, limits)
-        kind, lines = _sniff(lines, _name_of(path_or_file))
+        if kind is None:
+            kind, lines = _sniff(lines, _name_of(path_or_file))
         if kind == "ldif":
             yield from _parse_ldif(lines, source, stats, limits)
         elif kind == "csv":
             yield from _parse_csv(lines, source, limits)
 
 
-def read_ldif(
-    path_or_file,
-    source: str,
-    *,
-    encoding: str | None = None,
-    stats: Counter | None = None,
-    limits: Limits = DEFAULT_LIMITS,
-) -> Iterator[Entry]:
-    """Yield the entries of an LDIF file as ldifde or ldapsearch writes it (see the module docstring)."""
-    with _opened(path_or_file) as handle:
-        yield from _parse_ldif(_text_lines(handle, encoding, limits), source, stats, limits)
+def read_ldif(path_or_file, source: str, **options) -> Iterator[Entry]:
+    """Yield the entries of an LDIF file as ldifde or ldapsearch writes it (see the module docstring).
+    Options as read_export's."""
+    return read_export(path_or_file, source, kind="ldif", **options)
 
 
-def read_csv(
-    path_or_file, source: str, *, encoding: str | None = None, limits: Limits = DEFAULT_LIMITS
-) -> Iterator[Entry]:
-    """Yield the entries of a CSV file as csvde writes it (see the module docstring)."""
-    with _opened(path_or_file) as handle:
-        yield from _parse_csv(_text_lines(handle, encoding, limits), source, limits)
+def read_csv(path_or_file, source: str, **options) -> Iterator[Entry]:
+    """Yield the entries of a CSV file as csvde writes it (see the module docstring). Options as read_export's."""
+    return read_export(path_or_file, source, kind="csv", **options)
 
 
 # --------------------------------------------------------------------------- DNs

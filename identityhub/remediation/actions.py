@@ -56,7 +56,7 @@ def request_change(
             raise ActionRefused(reasons)
         old, new = proposed_values(finding, action, new_value)
         result = Change.Result.AWAITING_APPROVAL if waiting else Change.Result.QUEUED
-        change = record_change(finding, action, user, old, new, result, apply_run=apply_run)
+        change = Change.record(finding, action, user, old, new, result, apply_run=apply_run)
     if apply_now and not waiting:
         apply_change(change)
     return change
@@ -67,29 +67,11 @@ def lock_tenant(tenant_id: int) -> None:
     Tenant.objects.select_for_update().filter(pk=tenant_id).values_list("pk", flat=True).first()
 
 
-def record_change(finding: Finding, action: str, user, old: list, new: list, result: str, **fields) -> Change:
-    """The Change row for an action on a finding (the audit trail's one constructor)."""
-    return Change.objects.create(
-        tenant=finding.tenant,
-        forest=finding.forest,
-        finding=finding,
-        guid=finding.guid,
-        dn=finding.dn,
-        attribute=finding.attribute,
-        old_values=old,
-        new_values=new,
-        action=action,
-        requested_by=user,
-        result=result,
-        **fields,
-    )
-
-
 def accept(finding: Finding, user, apply_run=None) -> Change:
     with transaction.atomic():
         Finding.objects.filter(pk=finding.pk).update(status=Finding.Status.ACCEPTED)
         value = [finding.value]
-        return record_change(
+        return Change.record(
             finding,
             Change.Action.ACCEPT,
             user,

@@ -178,7 +178,7 @@ def _claim_row(run: ApplyRun, finding: Finding) -> Change:
     except actions.ActionRefused as exc:
         new = [finding.suggestion] if finding.suggestion and action != "remove" else []
         kind = Change.Action.REMOVE if action == "remove" else Change.Action.EDIT
-        return actions.record_change(
+        return Change.record(
             finding,
             kind,
             user,

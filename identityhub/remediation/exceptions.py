@@ -56,17 +56,5 @@ def revoke(waiver: Waiver, user) -> Change:
 
 
 def _record(finding: Finding, action: str, user) -> Change:
-    return Change.objects.create(
-        tenant=finding.tenant,
-        forest=finding.forest,
-        finding=finding,
-        guid=finding.guid,
-        dn=finding.dn,
-        attribute=finding.attribute,
-        old_values=[finding.value],
-        new_values=[finding.value],
-        action=action,
-        requested_by=user,
-        result=Change.Result.APPLIED,
-        applied_at=timezone.now(),
-    )
+    value = [finding.value]
+    return Change.record(finding, action, user, value, value, Change.Result.APPLIED, applied_at=timezone.now())

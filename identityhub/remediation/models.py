@@ -152,6 +152,24 @@ class Change(models.Model):
     def delete(self, *args, **kwargs):
         raise ValidationError("Changes are never deleted: they are the audit trail.")
 
+    @classmethod
+    def record(cls, finding, action: str, user, old: list, new: list, result: str, **fields) -> "Change":
+        """The row for an action on a finding (the audit trail's one constructor)."""
+        return cls.objects.create(
+            tenant=finding.tenant,
+            forest=finding.forest,
+            finding=finding,
+            guid=finding.guid,
+            dn=finding.dn,
+            attribute=finding.attribute,
+            old_values=old,
+            new_values=new,
+            action=action,
+            requested_by=user,
+            result=result,
+            **fields,
+        )
+
 
 class Waiver(models.Model):
     """An exception: the finding is known and accepted until the expiry date, for a stated reason."""

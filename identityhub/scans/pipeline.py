@@ -518,16 +518,16 @@ def confirm_held(scan: ScanRun, user) -> bool:
     from .tasks import complete_confirmed_scan
 
     now = timezone.now()
-    with transaction.atomic():
-        taken = ScanRun.objects.filter(pk=scan.pk, status=ScanRun.Status.HELD).update(
-            status=ScanRun.Status.RUNNING, heartbeat=now, reviewed_by=user, reviewed_at=now, finished=None
-        )
-        if taken:
-            transaction.on_commit(lambda: complete_confirmed_scan.delay(scan.pk))
-    if taken:
-        scan.refresh_from_db()
-        scan_reviewed.send(sender=ScanRun, scan=scan, confirmed=True)
-    return bool(taken)
+    return _review_held(
+        scan,
+        user,
+        complete_confirmed_scan,
+        confirmed=True,
+        status=ScanRun.Status.RUNNING,
+        heartbeat=now,
+        reviewed_at=now,
+        finished=None,
+    )
 
 
 def reject_held(scan: ScanRun, user) -> bool:
@@ -536,15 +536,27 @@ def reject_held(scan: ScanRun, user) -> bool:
 
     dropped = f"{scan.objects_dropped} of {scan.objects_before}"
     error = f"Rejected by {getattr(user, 'username', '') or 'an admin'}: it would have dropped {dropped} objects."
+    return _review_held(
+        scan,
+        user,
+        discard_scan_staging,
+        confirmed=False,
+        status=ScanRun.Status.REJECTED,
+        error=error,
+        reviewed_at=timezone.now(),
+    )
+
+
+def _review_held(scan: ScanRun, user, job, *, confirmed: bool, **changes) -> bool:
+    """Apply an admin's decision on a held scan once: only a scan still held changes (a second click,
+    or a newer scan that superseded it, finds nothing); `job` runs after the commit."""
     with transaction.atomic():
-        taken = ScanRun.objects.filter(pk=scan.pk, status=ScanRun.Status.HELD).update(
-            status=ScanRun.Status.REJECTED, error=error, reviewed_by=user, reviewed_at=timezone.now()
-        )
+        taken = ScanRun.objects.filter(pk=scan.pk, status=ScanRun.Status.HELD).update(reviewed_by=user, **changes)
         if taken:
-            transaction.on_commit(lambda: discard_scan_staging.delay(scan.pk))
+            transaction.on_commit(lambda: job.delay(scan.pk))
     if taken:
         scan.refresh_from_db()
-        scan_reviewed.send(sender=ScanRun, scan=scan, confirmed=False)
+        scan_reviewed.send(sender=ScanRun, scan=scan, confirmed=confirmed)
     return bool(taken)
 
 
@@ -844,7 +856,6 @@ def _stage_objects_in_two_forests(scan: ScanRun, current: list[int]) -> None:
     )
     guids = list(twice)
     code = "duplicate.objectguid"
-    rule = rules.RULES[code]
     names = dict(ScanRun.objects.filter(pk__in=current).values_list("pk", "forest__name"))
     for start in range(0, len(guids), 500):
         copies: dict[uuid.UUID, list[DirectoryObject]] = {}
@@ -852,20 +863,8 @@ def _stage_objects_in_two_forests(scan: ScanRun, current: list[int]) -> None:
         for obj in held.only("scan_id", "forest_id", "guid", "dn", "object_class", "ou").order_by("scan_id"):
             copies.setdefault(obj.guid, []).append(obj)
         staged = [
-            StagedFinding(
-                scan_id=scan.pk,
-                forest_id=obj.forest_id,
-                key=finding_key(obj.guid, code, "objectGUID", str(obj.guid)),
-                guid=obj.guid,
-                dn=obj.dn,
-                object_class=obj.object_class,
-                ou=obj.ou,
-                rule=code,
-                severity=rule.severity,
-                error=rule.error,
-                attribute="objectGUID",
-                value=str(obj.guid),
-                detail=_also_in(obj, objs, names),
+            staged_finding(
+                scan.pk, obj.forest_id, obj, code, "objectGUID", str(obj.guid), detail=_also_in(obj, objs, names)
             )
             for objs in copies.values()
             for obj in objs
@@ -880,23 +879,31 @@ def _also_in(obj: DirectoryObject, copies: list[DirectoryObject], names: dict[in
     return detail if len(detail) <= limit else detail[: limit - 1] + "…"
 
 
-def finding_on_key(scan_id: int, key: IdentityKey, obj: DirectoryObject, code: str) -> StagedFinding:
-    """A staged finding of rule `code` about the value an identity key holds (duplicates, collisions)."""
+def staged_finding(
+    scan_id: int, forest_id: int, obj: DirectoryObject, code: str, attribute: str, value: str, detail: str = ""
+) -> StagedFinding:
+    """A staged finding of rule `code` on `obj`'s `attribute` holding `value`, found after the rules ran."""
     rule = rules.RULES[code]
     return StagedFinding(
         scan_id=scan_id,
-        forest_id=key.forest_id,
-        key=finding_key(key.guid, code, key.attribute, key.raw),
-        guid=key.guid,
+        forest_id=forest_id,
+        key=finding_key(obj.guid, code, attribute, value),
+        guid=obj.guid,
         dn=obj.dn,
         object_class=obj.object_class,
         ou=obj.ou,
         rule=code,
         severity=rule.severity,
         error=rule.error,
-        attribute=key.attribute,
-        value=key.raw,
+        attribute=attribute,
+        value=value,
+        detail=detail,
     )
+
+
+def finding_on_key(scan_id: int, key: IdentityKey, obj: DirectoryObject, code: str) -> StagedFinding:
+    """A staged finding of rule `code` about the value an identity key holds (duplicates, collisions)."""
+    return staged_finding(scan_id, key.forest_id, obj, code, key.attribute, key.raw)
 
 
 def prune_snapshots(forest) -> None:

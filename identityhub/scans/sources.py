@@ -56,7 +56,13 @@ def _from_upload(scan: ScanRun, prepare) -> Iterator:
         yield from map(prepare, read_export(handle, source=scan.forest.name))
 
 
-def _record_scope(scan: ScanRun, forest, bases: list[str], search_filter: str) -> None:
+def _read_scope(scan: ScanRun) -> tuple[directory.DirectorySettings, list[str], dict]:
+    """The forest's connection settings, the bases a read starts from and its other keyword
+    arguments; the scope is recorded on the scan (what its picture covers)."""
+    forest = scan.forest
+    settings = directory_settings(forest)
+    bases = forest.include_ou_list or forest.base_dn_list
+    search_filter = directory.scope_filter(forest.extra_filter)
     ScanRun.objects.filter(pk=scan.pk).update(
         scope={
             "servers": forest.server_list,
@@ -66,6 +72,7 @@ def _record_scope(scan: ScanRun, forest, bases: list[str], search_filter: str) -
             "filter": search_filter,
         }
     )
+    return settings, bases, {"search_filter": search_filter, "exclude": forest.exclude_ou_list, "source": forest.name}
 
 
 def _record_watermark(scan: ScanRun, conn) -> None:
@@ -81,24 +88,12 @@ def _record_watermark(scan: ScanRun, conn) -> None:
 
 
 def _from_ldap(scan: ScanRun, prepare) -> Iterator:
-    forest = scan.forest
-    settings = directory_settings(forest)
-    bases = forest.include_ou_list or forest.base_dn_list
-    search_filter = directory.scope_filter(forest.extra_filter)
-    _record_scope(scan, forest, bases, search_filter)
+    settings, bases, options = _read_scope(scan)
     conn = directory.connect(settings)
     try:
         _record_watermark(scan, conn)
         # prepare (the rules, the rows to store) runs in the directory reader process.
-        yield from directory.iter_entries(
-            conn,
-            bases,
-            RULE_ATTRIBUTES,
-            search_filter=search_filter,
-            exclude=forest.exclude_ou_list,
-            source=forest.name,
-            prepare=prepare,
-        )
+        yield from directory.iter_entries(conn, bases, RULE_ATTRIBUTES, prepare=prepare, **options)
     finally:
         conn.unbind()
 
@@ -109,24 +104,11 @@ def changes_for(scan: ScanRun, mark: dict, prepare: Callable[[Entry], Any]):
     The watermark's DC is asked first: USNs are local to one DC, and another one means a full
     scan (directory.FullScanNeeded, raised before anything is read).
     """
-    forest = scan.forest
-    settings = directory_settings(forest)
-    bases = forest.include_ou_list or forest.base_dn_list
-    search_filter = directory.scope_filter(forest.extra_filter)
-    _record_scope(scan, forest, bases, search_filter)
+    settings, bases, options = _read_scope(scan)
     watermark = directory.Watermark.from_dict(mark)
     conn = _connect_preferring(settings, watermark.host)
     try:
-        new_mark, changes = directory.iter_changes(
-            conn,
-            watermark,
-            bases,
-            RULE_ATTRIBUTES,
-            search_filter=search_filter,
-            exclude=forest.exclude_ou_list,
-            source=forest.name,
-            prepare=prepare,
-        )
+        new_mark, changes = directory.iter_changes(conn, watermark, bases, RULE_ATTRIBUTES, prepare=prepare, **options)
     except BaseException:
         conn.unbind()
         raise

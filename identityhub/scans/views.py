@@ -162,16 +162,18 @@ def scan_cancel(request, tenant, scan_id):
 @tenant_view("edit")
 def scan_confirm(request, tenant, scan_id):
     """A held scan (it would drop many objects) becomes the forest's picture: an admin's decision."""
-    scan = get_object_or_404(ScanRun, tenant=tenant, pk=scan_id)
-    if not confirm_held(scan, request.user):
-        messages.error(request, "This scan is not waiting for confirmation.")
-    return _to_scan(request, scan)
+    return _review_held(request, tenant, scan_id, confirm_held)
 
 
 @require_POST
 @tenant_view("edit")
 def scan_reject(request, tenant, scan_id):
+    """A held scan is discarded; the forest keeps its picture."""
+    return _review_held(request, tenant, scan_id, reject_held)
+
+
+def _review_held(request, tenant, scan_id, decide):
     scan = get_object_or_404(ScanRun, tenant=tenant, pk=scan_id)
-    if not reject_held(scan, request.user):
+    if not decide(scan, request.user):
         messages.error(request, "This scan is not waiting for confirmation.")
     return _to_scan(request, scan)
