@@ -82,7 +82,9 @@ def object_detail(request, tenant, pk, guid):
     duplicate value, its history across scans and the changes made to it."""
     forest = get_forest_for_user(request, tenant, pk)
     snapshots = list(
-        DirectoryObject.objects.filter(scan__forest=forest, guid=guid).select_related("scan").order_by("-scan__created")
+        DirectoryObject.objects.filter(scan__forest=forest, guid=guid)
+        .select_related("scan__tenant")  # each scan in the history links to its page
+        .order_by("-scan__created")
     )
     latest = snapshots[0] if snapshots else None
     findings = list(
