@@ -36,3 +36,20 @@ def test_the_background_export_keeps_the_export_role(client, personas, forest, s
     client.force_login(personas["outsider"])
     assert client.get("/t/acme/findings/export.xlsx").status_code == 404
     assert not ExportJob.objects.exists()
+
+
+def test_the_xlsx_link_leads_to_the_job_page_in_the_browser(live_server, page, personas, forest, settings):
+    """Clicking XLSX on a large list opens the job's page (not a download of that page), which says why."""
+    from .browser import log_in, screenshot
+
+    scan(forest, 12)
+    settings.EXPORT_XLSX_IN_REQUEST_MAX_ROWS = 20
+    log_in(page, live_server, "lead", "pw-lead")
+    for width in (1440, 1024):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(f"{live_server.url}/t/acme/findings/")
+        page.click("form.exports a:text-is('XLSX')")
+        page.wait_for_url("**/reports/**")
+        assert "prepared in the background" in page.content()
+        screenshot(page, f"i18p-xlsx-in-background-{width}")
+    assert ExportJob.objects.filter(kind=ExportJob.Kind.WORKBOOK).count() == 2
