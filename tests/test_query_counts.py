@@ -117,3 +117,15 @@ def test_counts_follow_a_change_at_once(client, personas, forest):
     assert client.get(url).context["table"].paginator.count == before - 1
     chips = {row["rule"]: row["n"] for row in client.get("/t/acme/findings/").context["rule_counts"]}
     assert chips[rule] == before - 1
+
+
+def test_without_a_shared_cache_counts_are_computed_each_time(client, personas, forest, settings):
+    """`make run` has no Redis: the worker that finishes a scan cannot reach the web process's memory,
+    so a per-process cache would show old counts; there the counts are not cached."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    client.force_login(personas["lead"])
+    scan(forest, SMALL)
+    url = "/t/acme/findings/?rule=upn.topleveldomain"
+    before = client.get(url).context["table"].paginator.count
+    Finding.objects.filter(forest=forest, rule="upn.topleveldomain").update(status=Finding.Status.ACCEPTED)
+    assert before > 0 and client.get(url).context["table"].paginator.count == 0

@@ -17,7 +17,8 @@ import hashlib
 import uuid
 from collections.abc import Callable
 
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.locmem import LocMemCache
 from django.db import transaction
 
 TTL = 300  # seconds: the bound on a missed change, not what keeps counts fresh
@@ -59,7 +60,12 @@ def _version(tenant_id: int) -> str:
 
 
 def cached(tenant, name: str, compute: Callable[[], object]):
-    """compute() once per version of the tenant's findings; `name` says which count (and its filter)."""
+    """compute() once per version of the tenant's findings; `name` says which count (and its filter).
+
+    Without a shared cache (no REDIS_URL: `make run` on SQLite) a scan finished by the worker
+    process could not tell the web process's memory that the counts changed: computed each time."""
+    if isinstance(caches["default"], LocMemCache):
+        return compute()
     # The tenant's creation time keeps a cache that outlives the database (tests, a restored
     # backup) from answering for another tenant that got the same id.
     digest = hashlib.sha256(name.encode()).hexdigest()[:32]
