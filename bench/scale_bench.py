@@ -171,6 +171,10 @@ def _free_port() -> int:
 
 def start_gunicorn(bench: Bench, workers: int) -> tuple[subprocess.Popen, int]:
     port = _free_port()
+    # As production: REDIS_URL (cache shared by the workers, Celery broker) when given; otherwise the
+    # filesystem broker, whose folders bin/run makes (a large XLSX export queues a job).
+    for folder in ("broker", "broker-done"):
+        (ROOT / "var" / folder).mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, DEBUG="false", ALLOWED_HOSTS="127.0.0.1", SECURE_SSL_REDIRECT="false")
     log = (bench.workdir / "gunicorn.log").open("w")
     process = subprocess.Popen(

@@ -189,6 +189,9 @@ LDAP_TIMEOUT = env.int("LDAP_TIMEOUT", default=10)
 BULK_STALE_SECONDS = env.int("BULK_STALE_SECONDS", default=180)
 # Days an export's files (evidence packs, workbooks) are kept; the job row stays as the record.
 EXPORT_RETENTION_DAYS = env.int("EXPORT_RETENTION_DAYS", default=30)
+# A findings XLSX of more rows is prepared by the background export job, never built in a request
+# (half a million rows take minutes; a web worker is killed after 30 s).
+EXPORT_XLSX_IN_REQUEST_MAX_ROWS = env.int("EXPORT_XLSX_IN_REQUEST_MAX_ROWS", default=5000)
 
 # Microsoft Graph (health pulls): a sovereign cloud, or a stand-in in tests, points these elsewhere.
 GRAPH_AUTHORITY_HOST = env.str("GRAPH_AUTHORITY_HOST", default="login.microsoftonline.com")

@@ -16,6 +16,7 @@ from collections import defaultdict
 from django.db.models import F, Q
 
 from identityhub.lib.rules.duplicates import ADDRESS, all_keys
+from identityhub.scans import counts
 from identityhub.scans.models import DirectoryObject, Finding, IdentityKey, ScanRun, StagedFinding
 from identityhub.scans.pipeline import finding_on_key, merge_findings
 
@@ -258,6 +259,7 @@ def merge_cloud_collisions(tenant, cloud_only_identities, now, holders: dict[str
     Finding.objects.filter(tenant=tenant, rule=COLLISION_RULE).exclude(forest_id__in=list(current)).unresolved().update(
         status=Finding.Status.RESOLVED, resolved_at=now
     )
+    counts.changed(tenant.pk)
     return len({k.value for k in holders_keys})
 
 

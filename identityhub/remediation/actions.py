@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from identityhub.scans import counts
 from identityhub.scans.models import Finding
 from identityhub.tenants.models import Tenant
 
@@ -70,6 +71,7 @@ def lock_tenant(tenant_id: int) -> None:
 def accept(finding: Finding, user, apply_run=None) -> Change:
     with transaction.atomic():
         Finding.objects.filter(pk=finding.pk).update(status=Finding.Status.ACCEPTED)
+        counts.changed(finding.tenant_id)
         value = [finding.value]
         return Change.record(
             finding,
@@ -93,6 +95,7 @@ def waive(finding: Finding, user, justification: str, expires_on) -> Waiver:
             tenant=finding.tenant, finding=finding, justification=justification, expires_on=expires_on, created_by=user
         )
         Finding.objects.filter(pk=finding.pk).update(status=Finding.Status.EXCEPTED)
+        counts.changed(finding.tenant_id)
         exceptions.record_granted(waiver)  # in the change log, beside the writes
     return waiver
 
@@ -108,6 +111,7 @@ def reopen_expired_waivers(today=None) -> int:
                 status=Finding.Status.OPEN
             )
             Waiver.objects.filter(pk=waiver.pk).update(reopened_at=timezone.now())
+            counts.changed(waiver.tenant_id)
             count += 1
     return count
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from identityhub.scans import counts
 from identityhub.scans.models import Finding
 
 from .models import Change, Waiver
@@ -52,6 +53,7 @@ def revoke(waiver: Waiver, user) -> Change:
         # Saved (not updated): the rollout receivers recompute on it, the finding counts as open again.
         locked.save(update_fields=["revoked_at", "revoked_by"])
         Finding.objects.filter(pk=locked.finding_id, status=Finding.Status.EXCEPTED).update(status=Finding.Status.OPEN)
+        counts.changed(locked.tenant_id)
         return _record(locked.finding, Change.Action.REVOKE, user)
 
 

@@ -8,7 +8,7 @@ from django.utils import timezone
 from identityhub.lib import rules
 from identityhub.lib.entry import Entry
 from identityhub.lib.rules.duplicates import all_keys
-from identityhub.scans import pipeline
+from identityhub.scans import counts, pipeline
 from identityhub.scans.models import DirectoryObject, Finding, IdentityKey, ScanRun, StagedFinding
 
 
@@ -54,9 +54,11 @@ def refresh_object(forest, entry: Entry | None, guid, *, duplicates: bool = True
         own.delete()
         if duplicates:
             recompute_duplicates(scan, now)
+        counts.changed(scan.tenant_id)  # a fix resolved (or opened) findings: the pages count anew
 
 
 def recompute_duplicates(scan: ScanRun, now=None) -> None:
     with transaction.atomic():
         pipeline.recompute_duplicates(scan, now or timezone.now())
         StagedFinding.objects.filter(scan=scan).delete()
+        counts.changed(scan.tenant_id)

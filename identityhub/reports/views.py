@@ -1,6 +1,7 @@
 """Exports of the lists (exactly what is on screen), the reports page, and the background export jobs."""
 
 from django.conf import settings
+from django.contrib import messages
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -17,6 +18,26 @@ def _filename(tenant, dataset, ext: str) -> str:
     return f"{dataset.name}-{tenant.slug}-{timezone.now():%Y%m%d-%H%M%S}.{ext}"
 
 
+# Lists whose XLSX may be too large to build in a request, and how many rows their query reads.
+IN_BACKGROUND = {"findings": datasets.findings_queryset}
+
+
+def _large_xlsx_in_background(request, tenant, list_name: str) -> ExportJob | None:
+    """More rows than EXPORT_XLSX_IN_REQUEST_MAX_ROWS: the findings workbook job with the list's
+    filter instead (its page shows the progress and the download), and the page says why."""
+    limit = settings.EXPORT_XLSX_IN_REQUEST_MAX_ROWS
+    queryset = IN_BACKGROUND[list_name](request, tenant).order_by()
+    if queryset[: limit + 1].count() <= limit:  # reads at most limit + 1 rows of the index
+        return None
+    job = jobs.queue_export(tenant, request.user, ExportJob.Kind.WORKBOOK, {"filter": request.GET.urlencode()[:2000]})
+    messages.info(
+        request,
+        f"More than {limit:,} {list_name}: too many to build a spreadsheet while you wait. The workbook is "
+        "being prepared in the background; download it from this page when it is ready (CSV is immediate).",
+    )
+    return job
+
+
 def list_export(list_name: str, fmt: str):
     """A view exporting one list (findings, objects, ...) as CSV (streamed) or XLSX."""
     build = datasets.LISTS[list_name]
@@ -24,6 +45,9 @@ def list_export(list_name: str, fmt: str):
     @require_GET
     @tenant_view("export")
     def view(request, tenant):
+        big = fmt == "xlsx" and list_name in IN_BACKGROUND and _large_xlsx_in_background(request, tenant, list_name)
+        if big:
+            return redirect(big)
         dataset = build(request, tenant)
         if fmt == "csv":
             return csv_response(_filename(tenant, dataset, "csv"), dataset.header, dataset.rows)

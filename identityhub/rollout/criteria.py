@@ -29,6 +29,7 @@ from identityhub.health.models import (
     engine_of,
 )
 from identityhub.lib.cloudsync import PROVISIONING_JOB
+from identityhub.scans import counts as finding_counts
 from identityhub.scans.models import DirectoryObject, Finding, ScanRun, Severity
 
 from .models import Checkpoint, SignOff, State, TestGroupRoundTrip
@@ -113,19 +114,23 @@ class Evidence:
 
     @cached_property
     def open_blocking(self) -> int:
-        return Finding.objects.filter(tenant=self.tenant, severity=Severity.BLOCKING).open().count()
+        return finding_counts.open_by_severity(self.tenant).get(Severity.BLOCKING, 0)
 
     @cached_property
     def excepted_blocking(self) -> list:
         waived = (Finding.Status.EXCEPTED, Finding.Status.ACCEPTED)
         return list(
-            Finding.objects.filter(tenant=self.tenant, severity=Severity.BLOCKING, status__in=waived).order_by(
-                "dn", "rule"
-            )[:50]
+            Finding.objects.filter(tenant=self.tenant, severity=Severity.BLOCKING, status__in=waived)
+            .select_related("tenant")  # each links to its object page
+            .order_by("dn", "rule")[:50]
         )
 
     @cached_property
     def onprem_counts(self) -> dict[str, int]:
+        # A GROUP BY over every snapshot of the current scans: kept until a scan completes.
+        return finding_counts.cached(self.tenant, "rollout:onprem-by-class", self._onprem_counts)
+
+    def _onprem_counts(self) -> dict[str, int]:
         counts: Counter = Counter()
         scans = [scan.pk for scan in self.current_scans.values()]
         rows = (
@@ -176,9 +181,9 @@ class Evidence:
     def excepted_usage_location(self) -> list:
         waived = (Finding.Status.EXCEPTED, Finding.Status.ACCEPTED)
         return list(
-            Finding.objects.filter(tenant=self.tenant, rule__in=USAGE_LOCATION_RULES, status__in=waived).order_by(
-                "dn", "rule"
-            )[:50]
+            Finding.objects.filter(tenant=self.tenant, rule__in=USAGE_LOCATION_RULES, status__in=waived)
+            .select_related("tenant")  # each links to its object page
+            .order_by("dn", "rule")[:50]
         )
 
     @cached_property
@@ -345,7 +350,9 @@ def usage_locations_set(ev: Evidence) -> Result:
     url = ev.url("finding-list", query="rule=usagelocation.missing&status=open")
     if not ev.current_scans:
         return unknown("No scan yet.", ev.url("scan-list"))
-    open_ = Finding.objects.filter(tenant=ev.tenant, rule__in=USAGE_LOCATION_RULES, status=Finding.Status.OPEN).count()
+    open_ = sum(
+        n for _forest, rule, _severity, n in finding_counts.open_counts(ev.tenant) if rule in USAGE_LOCATION_RULES
+    )
     cloud = (
         ((ev.snapshot.licensing or {}).get("users_without_usage_location") or {}).get("synced", 0) if ev.snapshot else 0
     )

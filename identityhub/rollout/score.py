@@ -19,6 +19,7 @@ from collections import defaultdict
 from django.db.models import Count
 from django.utils import timezone
 
+from identityhub.scans import counts as finding_counts
 from identityhub.scans.models import DirectoryObject, Finding, ScanRun
 
 WEIGHTS = {"blocking": 10, "degrading": 3, "hygiene": 1}
@@ -37,7 +38,7 @@ def _open(tenant):
 
 
 def open_blocking(tenant) -> int:
-    return _open(tenant).filter(severity="blocking").count()
+    return finding_counts.open_by_severity(tenant).get("blocking", 0)
 
 
 def _current_scans(tenant) -> list[ScanRun]:
@@ -46,15 +47,13 @@ def _current_scans(tenant) -> list[ScanRun]:
 
 def tenant_score(tenant) -> int | None:
     objects = sum(scan.objects_in_scope for scan in _current_scans(tenant))
-    counts = dict(_open(tenant).values_list("severity").annotate(n=Count("id")).values_list("severity", "n"))
-    return readiness(objects, counts)
+    return readiness(objects, finding_counts.open_by_severity(tenant))
 
 
 def by_forest(tenant) -> list[dict]:
     counts: dict[int, dict[str, int]] = defaultdict(dict)
-    rows = _open(tenant).values_list("forest", "severity").annotate(n=Count("id"))
-    for forest_id, severity, n in rows.values_list("forest", "severity", "n"):
-        counts[forest_id][severity] = n
+    for forest_id, _rule, severity, n in finding_counts.open_counts(tenant):
+        counts[forest_id][severity] = counts[forest_id].get(severity, 0) + n
     out = []
     for scan in _current_scans(tenant):
         c = counts.get(scan.forest_id, {})
@@ -63,8 +62,20 @@ def by_forest(tenant) -> list[dict]:
 
 
 def by_ou(tenant, limit: int = 15) -> list[dict]:
-    """The OUs with the lowest scores (objects counted from the current scans' snapshots)."""
+    """The OUs with the lowest scores (objects counted from the current scans' snapshots).
+
+    Both GROUP BYs read every snapshot and open finding (a million rows in a large forest): kept
+    until the tenant's findings change (a completed scan changes the snapshots too)."""
+    return finding_counts.cached(tenant, f"rollout:by-ou:{limit}", lambda: _by_ou(tenant, limit))
+
+
+def _by_ou(tenant, limit: int) -> list[dict]:
     scans = [scan.pk for scan in _current_scans(tenant)]
+    counts: dict[str, dict[str, int]] = defaultdict(dict)
+    for ou, severity, n in (
+        _open(tenant).values_list("ou", "severity").annotate(n=Count("id")).values_list("ou", "severity", "n")
+    ):
+        counts[ou][severity] = n
     objects = dict(
         DirectoryObject.objects.filter(scan__in=scans)
         .order_by()
@@ -72,18 +83,16 @@ def by_ou(tenant, limit: int = 15) -> list[dict]:
         .annotate(n=Count("id"))
         .values_list("ou", "n")
     )
-    counts: dict[str, dict[str, int]] = defaultdict(dict)
-    for ou, severity, n in (
-        _open(tenant).values_list("ou", "severity").annotate(n=Count("id")).values_list("ou", "severity", "n")
-    ):
-        counts[ou][severity] = n
     rows = [_row(ou, objects.get(ou, 0), c) for ou, c in counts.items()]
     rows.sort(key=lambda r: (r["score"] if r["score"] is not None else -1, -r["blocking"]))
     return rows[:limit]
 
 
 def by_rule(tenant, limit: int = 15) -> list[dict]:
-    rows = _open(tenant).values("rule", "severity").annotate(n=Count("id"))
+    totals: dict[tuple[str, str], int] = defaultdict(int)
+    for _forest, rule, severity, n in finding_counts.open_counts(tenant):
+        totals[(rule, severity)] += n
+    rows = [{"rule": rule, "severity": severity, "n": n} for (rule, severity), n in totals.items()]
     ordered = sorted(rows, key=lambda r: (-WEIGHTS.get(r["severity"], 0) * r["n"], r["rule"]))
     return ordered[:limit]
 
@@ -115,7 +124,7 @@ def burn_down(tenant, points: int = 200) -> dict:
         for severity in SEVERITIES:
             series[severity].append(sum(c.get(severity, 0) for c in latest.values()))
     if labels:
-        now = dict(_open(tenant).values_list("severity").annotate(n=Count("id")).values_list("severity", "n"))
+        now = finding_counts.open_by_severity(tenant)
         labels.append("now")
         for severity in SEVERITIES:
             series[severity].append(now.get(severity, 0))

@@ -5,3 +5,8 @@ class ScansConfig(AppConfig):
     name = "identityhub.scans"
     label = "scans"
     verbose_name = "Scans and findings"
+
+    def ready(self):
+        from . import counts
+
+        counts.connect()

@@ -1,23 +1,18 @@
 """What the tenant page shows of scans: each forest's current and running scan, open findings."""
 
-from django.db.models import Count
+from django.db.models import OuterRef, Q, Subquery
 
-from .models import Finding, ScanRun
+from . import counts
+from .models import ScanRun
 
 
 def tenant_summary(tenant) -> dict:
-    forests = list(tenant.forests.all())
-    latest = {}
-    for scan in ScanRun.objects.filter(tenant=tenant).order_by("-created"):
-        latest.setdefault(scan.forest_id, scan)
-    current = {s.forest_id: s for s in ScanRun.objects.filter(tenant=tenant, is_current=True)}
-    rows = [(forest, current.get(forest.pk), latest.get(forest.pk)) for forest in forests]
-    by_severity = dict(
-        Finding.objects.filter(tenant=tenant)
-        .open()
-        .order_by()
-        .values_list("severity")
-        .annotate(n=Count("id"))
-        .values_list("severity", "n")
-    )
-    return {"forest_rows": rows, "open_by_severity": by_severity}
+    # Each forest's latest scan, not every scan the tenant ever ran (a scheduled forest has thousands).
+    latest_scan = ScanRun.objects.filter(forest=OuterRef("pk")).order_by("-created").values("pk")[:1]
+    forests = list(tenant.forests.annotate(latest_scan=Subquery(latest_scan)))
+    latest = [forest.latest_scan for forest in forests if forest.latest_scan]
+    scans = {scan.pk: scan for scan in ScanRun.objects.filter(Q(pk__in=latest) | Q(tenant=tenant, is_current=True))}
+    current = {scan.forest_id: scan for scan in scans.values() if scan.is_current}
+    rows = [(forest, current.get(forest.pk), scans.get(forest.latest_scan)) for forest in forests]
+    # From the counts kept per change of the findings, not a GROUP BY over every open finding.
+    return {"forest_rows": rows, "open_by_severity": counts.open_by_severity(tenant)}
