@@ -153,3 +153,16 @@ def test_a_reopened_finding_is_rewritten_and_keeps_its_history(forest):
     assert finding.status == "open" and finding.resolved_at is None
     assert finding.first_scan == first and finding.last_scan == back
     assert Finding.objects.filter(forest=forest, rule="upn.character").count() == 1
+
+
+def test_exports_say_last_seen_as_the_findings_table_does(forest):
+    """Exports share with_seen(): an unchanged finding's last_seen is its first scan's, not the rescan's."""
+    from identityhub.reports import datasets
+
+    guids = [uuid.uuid4() for _ in range(5)]
+    scan_with(forest, directory(5, guids))
+    rescan = scan_with(forest, directory(5, guids))
+    rescan.refresh_from_db()
+    column = datasets.FINDING_HEADER.index("last seen")
+    rows = list(datasets.finding_rows(Finding.objects.filter(forest=forest)))
+    assert rows and {row[column] for row in rows} == {rescan.refreshed}
