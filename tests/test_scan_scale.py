@@ -166,3 +166,25 @@ def test_exports_say_last_seen_as_the_findings_table_does(forest):
     column = datasets.FINDING_HEADER.index("last seen")
     rows = list(datasets.finding_rows(Finding.objects.filter(forest=forest)))
     assert rows and {row[column] for row in rows} == {rescan.refreshed}
+
+
+def test_duplicate_details_do_not_depend_on_the_order_the_keys_come_in(forest):
+    """A detail names the other holders and their attributes: in the order the database returned
+    the keys, every rescan rewrote every duplicate finding (17,171 of 156,930 at 300,000 objects)."""
+    from identityhub.scans.models import IdentityKey, ScanRun, StagedFinding
+
+    shared = "pat@acme.com"
+    proxies = [f"SMTP:{shared}", "smtp:pat@acme.example"]
+    holders = [user(f"Pat{i}", upn=shared if i == 0 else None, mail=shared, proxies=proxies) for i in range(3)]
+    scan = scan_with(forest, holders)
+    keys = list(IdentityKey.objects.filter(scan=scan, value=shared))
+    assert len(keys) >= 6
+
+    def details(ordered):
+        staging = ScanRun.objects.create(tenant=forest.tenant, forest=forest)
+        pipeline._stage_duplicates(staging, ordered)
+        return dict(StagedFinding.objects.filter(scan=staging).values_list("key", "detail"))
+
+    forward = details(keys)
+    assert len(forward) == len(keys)
+    assert details(list(reversed(keys))) == forward

@@ -859,7 +859,9 @@ def _stage_duplicates(scan: ScanRun, keys: list[IdentityKey]) -> None:
         ).only("scan_id", "guid", "dn", "object_class", "ou")
     }
     by_value: dict[tuple[str, str], list[tuple[Holder, IdentityKey]]] = {}
-    for k in keys:
+    # In a fixed order, not the table's: each detail names the other holders in this order, and a
+    # detail that changed with the rows' order would rewrite every duplicate finding each rescan.
+    for k in sorted(keys, key=lambda k: (k.kind, k.value, str(k.guid), k.forest_id, k.attribute, k.raw)):
         obj = objects[(k.scan_id, k.guid)]
         holder = Holder(k.guid, obj.dn, obj.object_class, k.attribute, k.raw)
         by_value.setdefault((k.kind, k.value), []).append((holder, k))
@@ -897,7 +899,8 @@ def _stage_objects_in_two_forests(scan: ScanRun, current: list[int]) -> None:
     for start in range(0, len(guids), 500):
         copies: dict[uuid.UUID, list[DirectoryObject]] = {}
         held = DirectoryObject.objects.filter(scan__in=current, guid__in=guids[start : start + 500])
-        for obj in held.only("scan_id", "forest_id", "guid", "dn", "object_class", "ou").order_by("scan_id"):
+        # By forest, not scan: a rescan's id is newer, and the detail names the other copies in this order.
+        for obj in held.only("scan_id", "forest_id", "guid", "dn", "object_class", "ou").order_by("forest_id"):
             copies.setdefault(obj.guid, []).append(obj)
         staged = [
             StagedFinding(
