@@ -155,9 +155,27 @@ def upload_scan(forest, user, export: Path, label: str):
     status = getattr(scan, "status", "missing")
     print(f"  {label}: {status} in {seconds:.1f} s; read and check {read:.1f} s, finalize {finalize:.1f} s "
           f"({steps}); prune {timer.seconds.get('prune_snapshots', 0.0):.1f} s; "
-          f"{getattr(scan, 'findings_count', 0):,} open findings")  # fmt: skip
+          f"{getattr(scan, 'findings_count', 0):,} open findings; {findings_written(scan)}")  # fmt: skip
     ok = status == "completed" and finalize <= read
     return scan, ok, {"seconds": seconds, "read": read, "finalize": finalize}
+
+
+def findings_written(scan) -> str:
+    """What the scan wrote to the findings table: a finding it opens or changes gets its last_scan
+    (one seen again unchanged is not rewritten), and the table's size on disk."""
+    from django.db import connection
+
+    from identityhub.scans.models import Finding
+
+    if scan is None:
+        return "no findings written"
+    written = Finding.objects.filter(last_scan=scan)
+    new = written.filter(first_scan=scan).count()
+    changed = written.exclude(first_scan=scan).count()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_total_relation_size(%s)", [Finding._meta.db_table])
+        size = cursor.fetchone()[0]
+    return f"findings written: {new:,} new, {changed:,} changed or reopened; findings table {size / 1e6:,.0f} MB"
 
 
 # --------------------------------------------------------------------------- serving

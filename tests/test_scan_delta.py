@@ -383,6 +383,7 @@ def test_a_fix_undone_by_a_feed_is_flagged_reverted_by_the_next_delta(sandbox_fo
     sandbox.set(dn, "userPrincipalName", ["rita revert@corp.example.com"])  # the HR feed puts it back
     later = run(sandbox_forest)
     assert later.kind == "delta", later.full_reason
-    finding.refresh_from_db()
-    assert finding.status == "open" and finding.first_seen == first_seen and finding.last_scan == later
+    finding = Finding.objects.with_seen().get(pk=finding.pk)
+    later.refresh_from_db()
+    assert finding.status == "open" and finding.first_seen == first_seen and finding.seen_at == later.refreshed
     assert RevertedFix.objects.get(finding=finding).scan == later

@@ -84,7 +84,9 @@ def test_a_rescan_moves_history_on_without_duplicating(lab_tenant, corp_forest):
     second = scan(forest)
     assert second.status == "completed" and second.is_current
     assert Finding.objects.filter(forest=forest).count() == count
-    assert not Finding.objects.filter(forest=forest, status="open").exclude(last_scan=second).exists()
+    second.refresh_from_db()
+    seen = {f.seen_at for f in Finding.objects.filter(forest=forest, status="open").with_seen()}
+    assert seen == {second.refreshed}
     assert Finding.objects.filter(forest=forest, first_scan=first).count() == count
     first.refresh_from_db()
     assert not first.is_current

@@ -153,7 +153,9 @@ def _scan_export(forest, admin) -> ScanRun:
 def _backdate(scan: ScanRun, started, when) -> None:
     """A scan run now, dated as the weekly export it stands for (its findings, its timeline entry)."""
     took = (scan.finished or started) - (scan.started or started)
-    ScanRun.objects.filter(pk=scan.pk).update(created=when, started=when, finished=when + took, heartbeat=when + took)
+    ScanRun.objects.filter(pk=scan.pk).update(
+        created=when, started=when, finished=when + took, heartbeat=when + took, refreshed=when + took
+    )
     Finding.objects.filter(first_scan=scan).update(first_seen=when)
     Finding.objects.filter(last_scan=scan).update(last_seen=when)
     Finding.objects.filter(forest=scan.forest, resolved_at__gte=started).update(resolved_at=when)
@@ -164,7 +166,8 @@ def _fixes_since(scan: ScanRun, admin, victims: list[Entry], when) -> int:
     """The last week's fixes in the change log: one applied edit per value the admins corrected."""
     fixed = 0
     for entry in victims:
-        for finding in Finding.objects.filter(forest=scan.forest, dn=entry.dn, last_scan=scan).order_by("pk"):
+        # The picture's findings: one seen again unchanged keeps an older last_scan (not rewritten).
+        for finding in Finding.objects.filter(forest=scan.forest, dn=entry.dn).unresolved().order_by("pk"):
             new = str(entry.first(finding.attribute))
             change = Change.objects.create(
                 tenant=scan.tenant, forest=scan.forest, finding=finding, guid=finding.guid, dn=finding.dn,

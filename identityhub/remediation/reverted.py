@@ -3,6 +3,7 @@
 from django.dispatch import receiver
 
 from identityhub.scans.models import Finding
+from identityhub.scans.pipeline import CLOUD_RULE_PREFIX
 from identityhub.scans.signals import scan_completed
 
 from .models import Change, RevertedFix
@@ -28,9 +29,14 @@ def flag_reverted_fixes(scan) -> int:
             by_object.setdefault((change.guid, change.attribute.lower(), value.lower()), change)
     if not by_object:
         return 0
-    findings = Finding.objects.filter(
-        forest=scan.forest_id, last_scan=scan, guid__in={guid for guid, _, _ in by_object}
-    ).exclude(status=Finding.Status.RESOLVED)
+    # The forest's unresolved findings are those its picture holds now, this scan's included: a
+    # finding seen again unchanged is not rewritten (its last_scan is older), and the objects we
+    # changed were read again by this scan, full or delta (their uSNChanged moved).
+    findings = (
+        Finding.objects.filter(forest=scan.forest_id, guid__in={guid for guid, _, _ in by_object})
+        .unresolved()
+        .exclude(rule__startswith=CLOUD_RULE_PREFIX)
+    )
     flagged = 0
     for finding in findings:
         change = by_object.get((finding.guid, finding.attribute.lower(), finding.value.lower()))

@@ -65,7 +65,7 @@ FINDING_FIELDS = [
     ("forest", "forest__name"),
     ("status", "status"),
     ("first seen", "first_seen"),
-    ("last seen", "last_seen"),
+    ("last seen", "seen"),  # FindingQuerySet.with_seen: a rescan confirms without rewriting
     ("resolved at", "resolved_at"),
 ]
 FINDING_HEADER = [label for label, _ in FINDING_FIELDS]
@@ -73,7 +73,7 @@ _SUGGESTION = FINDING_HEADER.index("suggestion")
 
 
 def finding_rows(queryset):
-    for row in queryset.values_list(*(f for _, f in FINDING_FIELDS)).iterator(chunk_size=CHUNK):
+    for row in queryset.with_seen().values_list(*(f for _, f in FINDING_FIELDS)).iterator(chunk_size=CHUNK):
         row = list(row)
         if row[_SUGGESTION] == "":
             row[_SUGGESTION] = REMOVE_VALUE

@@ -284,8 +284,9 @@ class FindingQuerySet(models.QuerySet):
 
     def with_seen(self):
         """Annotate `seen`: when the finding was last known present. A delta scan reads only what
-        changed, so an open finding of an object it did not touch was still there when the
-        forest's picture was last refreshed (ScanRun.refreshed), though its last_seen is older."""
+        changed, and a full scan does not rewrite a finding it sees again unchanged (issue 18), so
+        an unresolved finding was still there when the forest's picture was last refreshed
+        (ScanRun.refreshed), though its last_seen (its last change) is older."""
         refreshed = ScanRun.objects.filter(forest=models.OuterRef("forest"), is_current=True).values("refreshed")[:1]
         return self.annotate(
             seen=models.Case(

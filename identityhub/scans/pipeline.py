@@ -16,10 +16,12 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.db import IntegrityError, connection, connections, transaction
-from django.db.models import Case, Count, Exists, F, OuterRef, Subquery, Value, When
+from django.db.models import Case, Count, Exists, F, OuterRef, Q, Subquery, Value, When
+from django.db.models.lookups import Exact, IsNull
 from django.utils import timezone
 
 from identityhub.lib import rules
@@ -663,19 +665,21 @@ def _tune_planner() -> None:
             cursor.execute("SET LOCAL cursor_tuple_fraction = 1.0")
 
 
-def _refresh_statistics() -> None:
+def _refresh_statistics(*models) -> None:
     """PostgreSQL: ANALYZE the columns finalize's joins use, before they run.
 
     The scan has just added a million rows or more that autovacuum has not sampled yet: with the
     old figures the planner takes thousands of staged findings for one and picks nested loops
     that turn quadratic (a million objects: minutes instead of seconds; bench/scan_bench.py).
-    ANALYZE samples a fixed number of rows: the same cost at any size.
+    ANALYZE samples a fixed number of rows: the same cost at any size. `models`: only their tables.
     """
     if connection.vendor != "postgresql":
         return
     quote = connection.ops.quote_name
     with connection.cursor() as cursor:
         for model, fields in _JOIN_COLUMNS.items():
+            if models and model not in models:
+                continue
             columns = ", ".join(quote(model._meta.get_field(name).column) for name in fields)
             cursor.execute(f"ANALYZE {quote(model._meta.db_table)} ({columns})")
 
@@ -735,68 +739,108 @@ def _current_scan_ids(tenant_id: int, exclude_forest: int | None = None):
 
 
 def merge_findings(scan: ScanRun, scope, staged, now) -> None:
-    """Findings in `scope` take what `staged` saw: seen ones move on, new ones open, the rest resolve.
+    """Findings in `scope` take what `staged` saw: changed ones move on, new ones open, the rest resolve.
 
     A finding is the same as a staged one when forest AND key match: the key hashes the object's
     GUID, and one GUID can be in two forests (a migrated object seen in both, see
     recompute_duplicates). Matched by key alone, a finding of the other forest took its values
     from a staged row that is not there (NULL dn: the forest could never be scanned again).
+
+    A finding seen again unchanged is not written at all: rewriting every row on every rescan
+    doubled the table at a million objects (issue 18). It was seen when its forest's picture was
+    refreshed (FindingQuerySet.with_seen); last_seen and last_scan tell when it last changed.
     """
     same = staged.filter(forest=OuterRef("forest"), key=OuterRef("key"))
-    scope.filter(Exists(same)).update(
+    # One EXISTS (a semi-join), not an OR of two: the reopened ones and those whose values differ.
+    changed = same.filter(_differs_from_finding() | Q(Exact(OuterRef("status"), Value(Finding.Status.RESOLVED))))
+    scope.filter(Exists(changed)).update(
         last_seen=now,
         last_scan=scan,
-        dn=Subquery(same.values("dn")[:1]),
-        ou=Subquery(same.values("ou")[:1]),
-        suggestion=Subquery(same.values("suggestion")[:1]),
-        detail=Subquery(same.values("detail")[:1]),
-        # A new catalogue may judge a rule differently (issue 14: severities, IdFix error types).
-        severity=Subquery(same.values("severity")[:1]),
-        error=Subquery(same.values("error")[:1]),
+        **{name: Subquery(same.values(name)[:1]) for name in _SEEN_VALUES},
         status=Case(When(status=Finding.Status.RESOLVED, then=Value(Finding.Status.OPEN)), default=F("status")),
         resolved_at=None,
     )
-    # NOT EXISTS, not NOT IN: PostgreSQL plans it as an anti-join whatever the number of findings
-    # (NOT IN over a subquery larger than work_mem is re-run for every row). Probed by (forest,
-    # key) alone, which the unique index answers whatever the statistics say; the key holds the
-    # rule, so a finding with it is in `scope` exactly when the staged one belongs there.
-    known = Finding.objects.filter(forest=OuterRef("forest"), key=OuterRef("key"))
-    new = staged.exclude(Exists(known)).order_by("pk")
-    batch = []
-    for s in new.iterator(chunk_size=BATCH):
-        batch.append(_finding_from(s, scan, now))
-        if len(batch) >= BATCH:
-            Finding.objects.bulk_create(batch)
-            batch = []
-    Finding.objects.bulk_create(batch)
+    _insert_new_findings(scan, staged, now)
     scope.unresolved().exclude(Exists(same)).update(status=Finding.Status.RESOLVED, resolved_at=now)
 
 
-def _finding_from(s: StagedFinding, scan: ScanRun, now) -> Finding:
-    return Finding(
-        tenant_id=scan.tenant_id,
-        forest_id=s.forest_id,
-        key=s.key,
-        guid=s.guid,
-        dn=s.dn,
-        object_class=s.object_class,
-        ou=s.ou,
-        rule=s.rule,
-        severity=s.severity,
-        error=s.error,
-        attribute=s.attribute,
-        value=s.value,
-        suggestion=s.suggestion,
-        detail=s.detail,
-        first_seen=now,
-        last_seen=now,
-        first_scan=scan,
-        last_scan=scan,
+# What a scan takes from what it sees on a finding it already has (the key fixes object, rule,
+# attribute and value). A new catalogue may judge a rule differently (issue 14: severities, IdFix error types).
+_SEEN_VALUES = ("dn", "ou", "suggestion", "detail", "severity", "error")
+
+
+def _differs_from_finding() -> Q:
+    """Inside a subquery on StagedFinding: this staged row's values differ from the outer finding's.
+
+    `suggestion` is NULL when there is nothing to suggest: NULL and NULL are no change, NULL and a
+    value are (SQL's `<>` says neither).
+    """
+    differs = Q()
+    for name in _SEEN_VALUES:
+        if name == "suggestion":
+            continue
+        differs |= ~Q(Exact(F(name), OuterRef(name)))
+    own, theirs = F("suggestion"), OuterRef("suggestion")
+    return (
+        differs
+        | ~Q(Exact(own, theirs))
+        | (Q(IsNull(own, True)) & Q(IsNull(theirs, False)))
+        | (Q(IsNull(own, False)) & Q(IsNull(theirs, True)))
     )
+
+
+# The columns a new finding copies from its staged row, in the INSERT's order.
+_COPIED = ("forest", "key", "guid", "dn", "object_class", "ou", "rule", "severity", "error", "attribute", "value",
+           "suggestion", "detail")  # fmt: skip
+
+
+def _insert_new_findings(scan: ScanRun, staged, now) -> None:
+    """One INSERT ... SELECT of the staged findings no finding of their forest has the key of.
+
+    One statement: a Python cursor over `staged` interleaved with inserts into the table its NOT
+    EXISTS reads re-read a growing heap per row. Even as one statement, the first scan of a forest
+    plans it while scans_finding is empty: a nested loop anti join over a sequential scan of
+    scans_finding looks free, and every rescan of the inner re-reads the pages the statement itself
+    adds (quadratic: 3 s, then 10.7 s per 1,000 rows at a million objects). Sequential scans off
+    for this statement leave the anti join the (forest, key) unique index (or a hash / merge of
+    it): the same cost whatever the statistics say (tests/test_scan_scale.py asserts the plan).
+    """
+    known = Finding.objects.filter(forest=OuterRef("forest"), key=OuterRef("key"))
+    columns = {
+        "tenant": Value(scan.tenant_id),
+        **{name: F(name) for name in _COPIED},
+        "status": Value(Finding.Status.OPEN),
+        "first_seen": Value(now, output_field=Finding._meta.get_field("first_seen")),
+        "last_seen": Value(now, output_field=Finding._meta.get_field("last_seen")),
+        "first_scan": Value(scan.pk),
+        "last_scan": Value(scan.pk),
+    }
+    # values_list() keeps the order of its fields and expressions (Django 5.2).
+    select, params = staged.exclude(Exists(known)).order_by().values_list(*columns.values()).query.sql_with_params()
+    quote = connection.ops.quote_name
+    target = ", ".join(quote(Finding._meta.get_field(name).column) for name in columns)
+    with connection.cursor() as cursor, _index_probes_only(cursor):
+        # Names come from the models' _meta; the values are parameters of the compiled SELECT.
+        cursor.execute(f"INSERT INTO {quote(Finding._meta.db_table)} ({target}) {select}", params)  # noqa: S608
+
+
+@contextmanager
+def _index_probes_only(cursor):
+    """PostgreSQL, this statement only: no sequential scan where an index answers (see above)."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    cursor.execute("SET LOCAL enable_seqscan = off")
+    try:
+        yield
+    finally:
+        cursor.execute("SET LOCAL enable_seqscan = on")
 
 
 def recompute_duplicates(scan: ScanRun, now) -> None:
     """Duplicate findings across every forest's current picture of the tenant, every holder flagged."""
+    from identityhub.tenants.models import Forest
+
     current = list(_current_scan_ids(scan.tenant_id))
     groups = (
         IdentityKey.objects.filter(scan__in=current)
@@ -811,7 +855,14 @@ def recompute_duplicates(scan: ScanRun, now) -> None:
         keys = IdentityKey.objects.filter(scan__in=current, value__in=values[start : start + 500])
         _stage_duplicates(scan, [k for k in keys if (k.kind, k.value) in clashing])
     _stage_objects_in_two_forests(scan, current)
-    scope = Finding.objects.filter(tenant=scan.tenant_id, rule__in=DUPLICATE_RULES)
+    # The duplicates were staged after finalize's ANALYZE (and on a first scan, the findings just
+    # merged too): planned on those figures, the merge took 17,066 staged rows for 1 and probed
+    # findings row by row (38.7 s instead of 1.9 s at 100,000 objects).
+    _refresh_statistics(StagedFinding, Finding)
+    # By forest, not tenant: the scope's filter is then the leading column of the (forest, key)
+    # unique index every staged duplicate is matched by.
+    forests = sorted(Forest.objects.filter(tenant=scan.tenant_id).values_list("pk", flat=True))
+    scope = Finding.objects.filter(forest__in=forests, rule__in=DUPLICATE_RULES)
     merge_findings(scan, scope, StagedFinding.objects.filter(scan=scan, rule__in=DUPLICATE_RULES), now)
 
 
@@ -823,7 +874,9 @@ def _stage_duplicates(scan: ScanRun, keys: list[IdentityKey]) -> None:
         ).only("scan_id", "guid", "dn", "object_class", "ou")
     }
     by_value: dict[tuple[str, str], list[tuple[Holder, IdentityKey]]] = {}
-    for k in keys:
+    # In a fixed order, not the table's: each detail names the other holders in this order, and a
+    # detail that changed with the rows' order would rewrite every duplicate finding each rescan.
+    for k in sorted(keys, key=lambda k: (k.kind, k.value, str(k.guid), k.forest_id, k.attribute, k.raw)):
         obj = objects[(k.scan_id, k.guid)]
         holder = Holder(k.guid, obj.dn, obj.object_class, k.attribute, k.raw)
         by_value.setdefault((k.kind, k.value), []).append((holder, k))
@@ -860,7 +913,8 @@ def _stage_objects_in_two_forests(scan: ScanRun, current: list[int]) -> None:
     for start in range(0, len(guids), 500):
         copies: dict[uuid.UUID, list[DirectoryObject]] = {}
         held = DirectoryObject.objects.filter(scan__in=current, guid__in=guids[start : start + 500])
-        for obj in held.only("scan_id", "forest_id", "guid", "dn", "object_class", "ou").order_by("scan_id"):
+        # By forest, not scan: a rescan's id is newer, and the detail names the other copies in this order.
+        for obj in held.only("scan_id", "forest_id", "guid", "dn", "object_class", "ou").order_by("forest_id"):
             copies.setdefault(obj.guid, []).append(obj)
         staged = [
             staged_finding(

@@ -125,7 +125,7 @@ class FindingTable(tables.Table):
         return format_html('<span title="{}">{}</span>', value, value)
 
     def render_last_seen(self, value, record):
-        # A delta scan confirms the findings of objects it did not touch without rewriting them.
+        # A scan confirms the findings it sees unchanged without rewriting them (with_seen).
         return when_short(timezone.localtime(record.seen_at))
 
     def render_value(self, value, record):
