@@ -93,6 +93,40 @@ def test_the_merged_pages_keep_readable_columns(live_server, chromium, demo, wid
         context.close()
 
 
+@pytest.mark.browser
+def test_a_bulk_apply_on_the_export_only_demo_forest_says_and_counts_planned_changes(live_server, page, demo):
+    """Bulk apply (issue 11) on a forest without a DC (issue 13's planned changes): the preview says nothing is
+    written, the run counts its planned changes, and a planned result has one colour on every page."""
+    log_in(page, live_server, "admin", PASSWORD)
+    base = f"{live_server.url}/t/{demo.slug}"
+    page.goto(f"{base}/findings/?rule=mailnickname.period")
+    page.check("table.findings thead input[type=checkbox]")
+    ticked = int(page.inner_text("[data-ticked-count]"))
+    assert ticked > 0
+    page.click(".bulk-bar button:has-text('Preview')")
+    page.wait_for_url("**/bulk/preview/")
+    assert "planned" in page.inner_text("#planned-note") and demo.forests.get().name in page.inner_text("#planned-note")
+    screenshot(page, "qa-bulk-preview-planned")
+    page.click("form.actions button[type=submit]")
+    page.wait_for_url("**/apply/*/")
+    page.wait_for_selector("#apply-results .badge.result-planned")
+    assert f"planned (LDIF) {ticked}" in page.inner_text("#apply-progress")
+    colour = page.locator("#apply-results .badge.result-planned").first.evaluate("b => getComputedStyle(b).color")
+    screenshot(page, "qa-bulk-run-planned")
+    page.goto(f"{base}/apply/")
+    row = page.locator("main table tbody tr").first.locator("td").all_inner_texts()
+    headers = page.locator("main table thead th").all_inner_texts()
+    assert row[[h.lower() for h in headers].index("planned")] == str(ticked)
+    page.goto(f"{base}/changes/?result=planned")
+    assert (
+        page.locator("table.changes tbody .badge", has_text="Planned (LDIF)").first.evaluate(
+            "b => getComputedStyle(b).color"
+        )
+        == colour
+        != page.locator("table.changes thead th").first.evaluate("th => getComputedStyle(th).color")
+    )
+
+
 def test_the_forest_form_keeps_the_schedule_fields_together(client, demo):
     client.force_login(User.objects.get(username="admin"))
     forest = demo.forests.get()
