@@ -53,6 +53,7 @@ def test_the_merged_pages_keep_readable_columns(live_server, chromium, demo, wid
         page.goto(f"{live_server.url}{duplicate.get_absolute_url()}")
         value_width = page.locator("table.object-findings th.col-value").bounding_box()["width"]
         assert value_width >= 170, value_width
+        assert _words_on_one_line(page, "table.object-findings .badge, table.object-findings td.col-attribute") == []
         screenshot(page, f"qa-object-duplicate-{width}")
 
         # Change log: eleven columns fit the page; a user name, an attribute, a button never break mid-word.
