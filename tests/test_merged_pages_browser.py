@@ -9,7 +9,7 @@ from django.core.management import call_command
 
 from identityhub.demo import story
 from identityhub.scans.models import Finding
-from identityhub.tenants.models import Membership, Role
+from identityhub.tenants.models import Forest, Membership, Role
 
 from .browser import log_in, screenshot
 
@@ -47,6 +47,27 @@ def test_the_merged_pages_keep_readable_columns(live_server, chromium, demo, wid
     try:
         log_in(page, live_server, "admin", PASSWORD)
         base = f"{live_server.url}/t/{demo.slug}"
+
+        # Tenant page with a forest behind a DC beside the export-only demo forest: the table stays in its card,
+        # every cell a table cell (a flex cell leaves the row's borders out of line); same on the portfolio.
+        Forest.objects.create(
+            tenant=demo, name="corp.contoso.example", servers="dc1.corp.contoso.example\ndc2.corp.contoso.example",
+            port=636, base_dns="DC=corp,DC=contoso,DC=example", bind_user="svc@corp.contoso.example",
+            bind_password="S3cret-bind-pw!", scan_schedule="daily",
+        )  # fmt: skip
+        page.goto(f"{base}/")
+        assert (
+            page.evaluate(
+                "(() => { const c = document.querySelector('#forests'); return c.scrollWidth - c.clientWidth; })()"
+            )
+            <= 0
+        )
+        cells = "els => [...new Set(els.map(td => getComputedStyle(td).display))]"
+        assert page.locator("#forests tbody td").evaluate_all(cells) == ["table-cell"]
+        screenshot(page, f"qa-tenant-{width}")
+        page.goto(f"{live_server.url}/rollout/")
+        assert page.locator("table tbody td").evaluate_all(cells) == ["table-cell"]
+        screenshot(page, f"qa-portfolio-{width}")
 
         # Object page of a duplicate: the value and who else holds it keep a readable width beside the actions.
         duplicate = Finding.objects.filter(tenant=demo, rule__startswith="duplicate.", status="open").first()
