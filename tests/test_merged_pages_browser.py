@@ -172,3 +172,15 @@ def test_make_run_broker_files_stay_under_var(monkeypatch):
     for name, folder in options.items():
         if name.endswith("_folder"):
             assert Path(folder).is_relative_to(settings["VAR_DIR"]), (name, folder)
+
+
+def test_the_rollout_page_names_problems_and_why_no_round_trip(client, demo):
+    """The rollout page's rules read like the findings list (title, code on hover); the round trip of an
+    exports-only tenant says it needs a forest with a reachable DC, not "Add a forest first"."""
+    client.force_login(User.objects.get(username="admin"))
+    body = client.get(f"/t/{demo.slug}/rollout/").content.decode()
+    rules_table = body[body.index('id="score-rules"') :]
+    rules_table = rules_table[: rules_table.index("</table>")]
+    assert 'title="upn.topleveldomain">The UPN is in a non-routable domain</a>' in rules_table
+    assert ">upn.topleveldomain<" not in rules_table
+    assert "Add a forest first" not in body and "needs a forest with a reachable DC" in body
