@@ -44,6 +44,10 @@ def test_the_merged_pages_keep_readable_columns(live_server, chromium, demo, wid
     context = chromium.new_context(viewport={"width": width, "height": 900})
     page = context.new_page()
     page.set_default_timeout(15_000)
+    # No page of the walk logs an error: a CSP refusal, a script error, a missing file (the favicon was one).
+    errors = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
     try:
         log_in(page, live_server, "admin", PASSWORD)
         base = f"{live_server.url}/t/{demo.slug}"
@@ -111,6 +115,7 @@ def test_the_merged_pages_keep_readable_columns(live_server, chromium, demo, wid
         problems = page.locator("#closing-the-loop tbody td:first-child span[title]").all_inner_texts()
         assert problems and not any(re.fullmatch(r"[a-z.]+", p) for p in problems), problems
         screenshot(page, f"qa-health-{width}")
+        assert errors == []
     finally:
         context.close()
 
