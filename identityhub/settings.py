@@ -131,6 +131,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
         "data_folder_in": str(VAR_DIR / "broker"),
         "data_folder_out": str(VAR_DIR / "broker"),
         "processed_folder": str(VAR_DIR / "broker-done"),
+        # kombu's default is ./control, in the working directory (the repository under `make run`).
+        "control_folder": str(VAR_DIR / "broker-control"),
         "store_processed": False,
     }
 )

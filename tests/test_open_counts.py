@@ -69,7 +69,7 @@ def test_every_page_counts_the_same_open_findings(client, personas, decided, tmp
     portfolio = client.get("/rollout/").content.decode()
     row = re.search(r'id="tenant-acme".*?</tr>', portfolio, re.S).group(0)
     assert _number(row, r'class="open-blocking">.*?>(\d+)<') == expected["blocking"]
-    assert _number(row, r'class="score">.*?>(\d+)<') == tile_score
+    assert _number(row, r'class="col-score">.*?>(\d+)<') == tile_score
 
     api = client.get("/api/tenants/acme/findings/").json()
     assert api["count"] == total

@@ -199,6 +199,7 @@ SUMMARY = (
     (Change.Result.UNKNOWN, "outcome being confirmed"),
     (Change.Result.NOT_SENT, "not sent"),
     (Change.Result.NOT_APPLIED, "not applied"),
+    (Change.Result.PLANNED, "planned (LDIF)"),  # forests without a reachable DC
 )
 
 

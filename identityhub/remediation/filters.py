@@ -53,7 +53,7 @@ ACTIVE, EXPIRED = "active", "expired"
 class WaiverFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label="Search (DN, value or reason)")
     state = django_filters.ChoiceFilter(
-        choices=[(ACTIVE, "In force"), (EXPIRED, "Expired")], method="by_state", empty_label="Any"
+        choices=[(ACTIVE, "In force"), (EXPIRED, "Expired")], method="by_state", empty_label="Any", label="State"
     )
 
     class Meta:

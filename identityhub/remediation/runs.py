@@ -21,6 +21,7 @@ def apply_run_list(request, tenant):
             applied=Count("changes", filter=Q(changes__result=Change.Result.APPLIED)),
             conflicts=Count("changes", filter=Q(changes__result=Change.Result.CONFLICT)),
             refused=Count("changes", filter=Q(changes__result=Change.Result.REFUSED)),
+            planned=Count("changes", filter=Q(changes__result=Change.Result.PLANNED)),
             took=ExpressionWrapper(F("finished") - F("created"), output_field=DurationField()),
         )
         .order_by("-created")[:RUNS_SHOWN]

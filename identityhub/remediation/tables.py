@@ -3,6 +3,8 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from identityhub.lib import rules
+
 from .models import Change, Waiver
 
 RESULT_BADGES = {
@@ -35,7 +37,7 @@ class ChangeTable(tables.Table):
     forest = tables.Column(accessor="forest__name", verbose_name="Forest")
     dn = tables.Column(verbose_name="Object", attrs={"td": {"class": "mono"}})
     attribute = tables.Column()
-    values = tables.Column(verbose_name="Old → new", accessor="pk", orderable=False)
+    values = tables.Column(verbose_name="Old → new", accessor="pk", orderable=False, attrs={"td": {"class": "values"}})
     action = tables.Column()
     result = tables.Column()
     error = tables.Column(default="", verbose_name="Detail")
@@ -96,7 +98,7 @@ def change_buttons(change, user, permissions) -> dict:
 
 class WaiverTable(tables.Table):
     finding = tables.Column(accessor="finding__rule", verbose_name="Finding")
-    dn = tables.Column(accessor="finding__dn", verbose_name="Object")
+    dn = tables.Column(accessor="finding__dn", verbose_name="Object", attrs={"td": {"class": "dn"}})
     value = tables.Column(accessor="finding__value", verbose_name="Value", attrs={"td": {"class": "mono"}})
     justification = tables.Column()
     expires_on = tables.DateColumn(verbose_name="Expires")
@@ -123,7 +125,11 @@ class WaiverTable(tables.Table):
         empty_text = "No exceptions match."
 
     def render_finding(self, record):
-        return format_html('{} <small class="muted">{}</small>', record.finding.rule, record.finding.attribute)
+        # The readable title, as on the findings list; the rule code on hover and in the exports.
+        code = record.finding.rule
+        title = rules.RULES[code].title if code in rules.RULES else code
+        attribute = record.finding.attribute
+        return format_html('<span title="{}">{}</span> <small class="muted">{}</small>', code, title, attribute)
 
     def render_dn(self, record):
         return format_html(

@@ -159,6 +159,12 @@ def bulk_preview(request, tenant):
         "shown": rows[: paging.MAX_PAGE_SIZE],
         "ready": [r for r in rows if not r.refused],
         "ids": ",".join(str(r.finding.pk) for r in rows if not r.refused),
+        # Forests without a reachable DC get planned changes (an LDIF to import), not writes: the page says which.
+        "planned_in": sorted(
+            tenant.forests.filter(pk__in={r.finding.forest_id for r in rows}, export_only=True).values_list(
+                "name", flat=True
+            )
+        ),
     }
     return render(request, "remediation/bulk_preview.html", context)
 

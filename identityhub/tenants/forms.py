@@ -53,8 +53,8 @@ class ForestForm(forms.ModelForm):
             "include_ous",
             "exclude_ous",
             "extra_filter",
-            "scan_schedule",
             "export_only",
+            "scan_schedule",
             "full_scan_time",
             "delta_minutes",
         ]
