@@ -319,14 +319,19 @@ def drive(port: int, path: str, cookie: str, clients: int, per_client: int) -> d
     }
 
 
-def count_queries(user, path: str) -> tuple[int, int]:
-    """(status, SQL queries) of one request of `path`, made in this process."""
-    from django.db import connection
+def signed_in_client(user):
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext
 
     client = Client(HTTP_X_FORWARDED_PROTO="https")
     client.force_login(user)
+    return client
+
+
+def count_queries(client, path: str) -> tuple[int, int]:
+    """(status, SQL queries) of one request of `path`, made in this process."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
     with CaptureQueriesContext(connection) as queries:
         response = client.get(path)
     return response.status_code, len(queries.captured_queries)
@@ -373,12 +378,16 @@ def serve_and_measure(bench: Bench, tenant, forest, user, args) -> bool:
     pages = pages_under_test(tenant, forest)
     all_ok = True
     print(f"\nPages under load: gunicorn, {args.workers} sync workers, DEBUG off, 127.0.0.1:{port}; "
-          f"{args.requests} requests per client per page")  # fmt: skip
+          f"{args.requests} requests per client per page, after {args.workers} warm-up requests")  # fmt: skip
     header = f"  {'page':26} {'SQL':>4}  " + "  ".join(f"{f'{n} client(s) p50/p95/p99 ms, req/s, err':>44}"
                                                        for n in CLIENT_LEVELS)  # fmt: skip
     print(header)
+    in_process = signed_in_client(user)
     for name, path in pages.items():
-        status, queries = count_queries(user, path)
+        status, queries = count_queries(in_process, path)
+        # Warm-up, not counted: each worker's first request of a page loads its templates, and the
+        # first after a change computes the counts the others read (the steady state is measured).
+        drive(port, path, cookie, args.workers, 1)
         cells, ok = [], status == 200
         for clients in CLIENT_LEVELS:
             per_client = max(1, args.requests // clients) if clients > 1 else args.requests
@@ -438,27 +447,56 @@ def run(args) -> int:
     bench = Bench()
     bench.stoppers = []
     try:
-        database = setup_database(bench)
+        # --reuse: pages only, against a database an earlier `--keep` run left (no generation, no scans).
+        database = reuse_database(args.reuse) if args.reuse else setup_database(bench)
         if "PostgreSQL" not in database:
             raise SystemExit("scale_bench: needs DATABASE_URL naming a PostgreSQL server")
         print(f"IdentityHub scale benchmark: N = {args.count:,}, defect rate {args.defect_rate}, {database}")
         setup_django_for_serving()
-        export, _summary = generate_export(bench, args.count, args.seed, args.defect_rate)
-        tenant, forest, user = make_tenant()
-        print("\nScans (upload path, as a worker runs them):")
-        first, first_ok, _ = upload_scan(forest, user, export, "first scan")
-        second, second_ok, _ = upload_scan(forest, user, export, "rescan")
-        print(f"  both scans complete, finalize <= read: {_verdict(first_ok and second_ok)}")
-        if first is None or second is None or second.status != "completed":
-            print("BROKEN: the scans did not complete; no page figures")
-            return 1
+        if args.reuse:
+            tenant, forest, user = existing_tenant()
+            scans_ok = True
+        else:
+            export, _summary = generate_export(bench, args.count, args.seed, args.defect_rate)
+            tenant, forest, user = make_tenant()
+            print("\nScans (upload path, as a worker runs them):")
+            first, first_ok, _ = upload_scan(forest, user, export, "first scan")
+            second, second_ok, _ = upload_scan(forest, user, export, "rescan")
+            scans_ok = first_ok and second_ok
+            print(f"  both scans complete, finalize <= read: {_verdict(scans_ok)}")
+            if first is None or second is None or second.status != "completed":
+                print("BROKEN: the scans did not complete; no page figures")
+                return 1
+        if args.keep:
+            print(f"  keeping database {bench.pg_database}: rerun the pages with --reuse {bench.pg_database}")
+            bench.pg_database = ""  # stop() leaves it; drop it yourself when done
         pages_ok = serve_and_measure(bench, tenant, forest, user, args)
-        print(f"\nverdict: scans {_verdict(first_ok and second_ok)}, pages and exports {_verdict(pages_ok)}")
+        print(f"\nverdict: scans {_verdict(scans_ok)}, pages and exports {_verdict(pages_ok)}")
         return 0
     finally:
         for stop in reversed(bench.stoppers):
             stop()
         bench.stop()
+
+
+def reuse_database(name: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    from scan_bench import _postgres_params, _server_version
+
+    url = os.environ["DATABASE_URL"]
+    params = _postgres_params(url)
+    if params is None:
+        return "not PostgreSQL"
+    os.environ["DATABASE_URL"] = urlunsplit(urlsplit(url)._replace(path="/" + name))
+    return f"PostgreSQL {_server_version(params)} on {params['host']}:{params['port']}, database {name} (reused)"
+
+
+def existing_tenant():
+    from identityhub.tenants.models import Tenant
+
+    tenant = Tenant.objects.get(slug="scale")
+    return tenant, tenant.forests.get(), tenant.memberships.get().user
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -468,6 +506,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--defect-rate", type=float, default=0.45)
     parser.add_argument("--requests", type=int, default=20, help="requests per page at 1 client (fewer each at more)")
     parser.add_argument("--workers", type=int, default=3, help="gunicorn sync workers")
+    parser.add_argument("--keep", action="store_true", help="keep the bench database (its name is printed)")
+    parser.add_argument("--reuse", metavar="DATABASE", help="measure the pages only, on a database kept by --keep")
     args = parser.parse_args(argv)
     if args.count < 100:
         parser.error("--count must be at least 100")
