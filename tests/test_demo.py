@@ -3,6 +3,8 @@
 its own app; the base app imports no app above it."""
 
 import re
+from datetime import timedelta
+from importlib import import_module
 from pathlib import Path
 
 import pytest
@@ -88,3 +90,63 @@ def test_a_newcomer_sees_the_month_of_rollout(live_server, page, demo):
     assert len(totals) >= 5 and totals[0] > totals[-2]
     assert page.get_attribute("#crit-sync-enabled", "data-state") == "met"
     screenshot(page, "demo-rollout")
+
+
+def _demo_task_every(settings) -> tuple[str, float]:
+    """The beat entry that keeps the demo's health current: (task name, seconds between runs)."""
+    entry = next(e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"].startswith("identityhub.demo."))
+    return entry["task"], float(entry["schedule"])
+
+
+def test_the_demos_health_stays_current_as_time_passes(client, demo, settings):
+    """Opened hours after bootstrap_demo, the demo still tells its story: the stored times are moved
+    back three hours (time passing, without a clock library), then the demo's beat task runs."""
+    from celery import current_app
+    from django.db.models import F
+
+    from identityhub.health.models import ProvisioningError
+    from identityhub.rollout import progress
+
+    tenant = SyncSnapshot.objects.filter(is_demo=True).first().tenant
+    timed = ("sync-fresh", "password-sync", "no-old-errors", "sync-enabled", "first-sync")
+    told = dict(CriterionState.objects.filter(tenant=tenant, code__in=timed).values_list("code", "state"))
+    assert told["sync-fresh"] == "met"
+    later = timedelta(hours=3)
+    SyncSnapshot.objects.filter(tenant=tenant).update(
+        taken=F("taken") - later, last_sync=F("last_sync") - later, last_password_sync=F("last_password_sync") - later
+    )
+    ProvisioningError.objects.filter(snapshot__tenant=tenant).update(occurred=F("occurred") - later)
+    progress.recompute(tenant)
+    assert CriterionState.objects.get(tenant=tenant, code="sync-fresh").state == "not_met"  # the fault, aged
+
+    task, every = _demo_task_every(settings)
+    import_module(task.rsplit(".", 1)[0])  # what the worker's autodiscovery does
+    current_app.tasks[task].apply()
+    checkpoint = Checkpoint.objects.get(tenant=tenant)
+    # Between two runs of the task the last sync never ages past the cycle threshold.
+    newest = SyncSnapshot.objects.filter(tenant=tenant).first()
+    from django.utils import timezone
+
+    age = timezone.now() - newest.last_sync
+    assert age + timedelta(seconds=every) < timedelta(minutes=checkpoint.sync_cycle_minutes)
+    # The same story as when it was told (its one lingering error stays lingering, no older).
+    assert dict(CriterionState.objects.filter(tenant=tenant, code__in=timed).values_list("code", "state")) == told
+    assert checkpoint.health_colour != "red"
+    # The story's history is the same: as many snapshots, the same errors, only moved to now.
+    assert SyncSnapshot.objects.filter(tenant=tenant).count() == 12
+    client.force_login(demo)
+    health = client.get("/t/contoso-demo/health/").content.decode()
+    tile = re.search(r'id="tile-last-sync".*?</div>', health, re.S).group(0)
+    assert 'data-colour="green"' in tile and re.search(r">\d+ min ago<", tile)
+    rollout = client.get("/t/contoso-demo/rollout/").content.decode()
+    assert re.search(r'id="crit-sync-fresh" data-state="met"', rollout)
+
+
+def test_bootstrap_demo_again_brings_an_aged_demo_to_now(demo):
+    tenant = SyncSnapshot.objects.filter(is_demo=True).first().tenant
+    from django.db.models import F
+
+    ago = timedelta(days=2)
+    SyncSnapshot.objects.filter(tenant=tenant).update(taken=F("taken") - ago, last_sync=F("last_sync") - ago)
+    call_command("bootstrap_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    assert CriterionState.objects.get(tenant=tenant, code="sync-fresh").state == "met"

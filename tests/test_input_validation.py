@@ -114,6 +114,20 @@ def test_an_invalid_filter_in_a_whole_filter_bulk_selection_refuses(client, pers
     assert not Change.objects.exists() and _open(findings) == 4
 
 
+def test_a_refused_whole_filter_selection_answers_the_styled_page_saying_what_and_how(client, personas, findings):
+    client.force_login(personas["admin"])
+    for url in ("/t/acme/findings/bulk/preview/", "/t/acme/findings/bulk/apply/"):
+        response = client.post(url, {"action": "accept", "scope": "filter", "filter": "forest=abc&severity=blocking"})
+        assert response.status_code == 400, url
+        page = response.content.decode()
+        # The site's page (chrome and breadcrumbs), not a bare text answer.
+        assert 'class="crumbs"' in page and 'id="selection-refused"' in page, url
+        assert "forest" in page and "Nothing was changed" in page
+        # How to fix it: back to the list with the valid part of the filter kept, the refused value dropped.
+        assert 'href="/t/acme/findings/?severity=blocking"' in page
+    assert not Change.objects.exists() and _open(findings) == 4
+
+
 def test_a_valid_whole_filter_selection_still_selects_exactly_the_filter(client, personas, findings):
     client.force_login(personas["admin"])
     response = client.post(

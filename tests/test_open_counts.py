@@ -81,3 +81,21 @@ def test_every_page_counts_the_same_open_findings(client, personas, decided, tmp
         rows = list(csv.DictReader(handle))
     assert len(rows) == total and {r["status"] for r in rows} == {"open"}
     assert pack.context["open_total"] == total and pack.context["score"] == tile_score
+
+
+def test_the_scan_page_splits_open_findings_as_the_tenant_tiles_do(client, personas, decided):
+    """The demo's health pull raised cloud collisions after the scan: findings from Graph's data, not
+    the scan's rules. The scan page's "open now" split counts them as the tiles do."""
+    assert Finding.objects.filter(forest=decided, rule="cloud.collision", status="open").exists()
+    client.force_login(personas["lead"])
+    tenant_page = client.get("/t/acme/").content.decode()
+    scan = decided.scans.get(is_current=True)
+    scan_page = client.get(scan.get_absolute_url()).content.decode()
+    total = 0
+    for sev in ("blocking", "degrading", "hygiene"):
+        tile = _number(tenant_page, rf'id="tile-{sev}".*?<span class="n">(\d+)</span>')
+        assert _number(scan_page, rf'id="open-now-{sev}"[^>]*>\D*(\d+)<') == tile, sev
+        total += tile
+    assert _number(scan_page, r'id="open-now"[^>]*>(\d+)<') == total
+    # And the page says what each figure counts.
+    assert "including cloud collisions" in scan_page and "when this scan completed" in scan_page

@@ -132,3 +132,32 @@ def test_the_primary_smtp_address_cannot_be_removed(personas, sandbox_forest, sa
     with pytest.raises(actions.ActionRefused, match="primary SMTP"):
         actions.request_change(finding, "remove", personas["admin"])
     assert sandbox.value(dn, "proxyAddresses") == ["SMTP:pri mary@corp.example.com"]
+
+
+def test_a_sam_account_name_is_looked_up_by_its_index_not_by_reading_every_snapshot(tenant, forest):
+    """The lookup reads the expression index on the snapshot's sAMAccountName (PostgreSQL), not every
+    object of the forest's kept scans: a full read was ~300 ms per vetted row at 3 x 100,000 objects."""
+    import uuid
+
+    from django.db import connection, transaction
+
+    from identityhub.remediation import vetting
+    from identityhub.scans.models import DirectoryObject, ScanRun
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the expression index is PostgreSQL's; SQLite reads the snapshot")
+    current = ScanRun.objects.create(tenant=tenant, forest=forest, status="completed", is_current=True)
+    DirectoryObject.objects.bulk_create(
+        DirectoryObject(
+            scan=current, forest=forest, guid=uuid.uuid4(), dn=f"CN=User {i},DC=corp,DC=example,DC=test",
+            object_class="user", ou="DC=corp,DC=example,DC=test", attributes={"samaccountname": [f"user{i}"]},
+        )
+        for i in range(200)
+    )  # fmt: skip
+    holders = vetting.sam_holders(forest, "USER7", uuid.uuid4())
+    assert list(holders.values_list("dn", flat=True)) == ["CN=User 7,DC=corp,DC=example,DC=test"]
+    with transaction.atomic(), connection.cursor() as cursor:
+        # A table this small is read whole whatever its indexes: the plan shows whether the index fits the lookup.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        plan = holders.values_list("dn", flat=True)[:20].explain()
+    assert "directoryobject_sam" in plan and "Seq Scan on scans_directoryobject" not in plan, plan

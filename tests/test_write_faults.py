@@ -313,3 +313,56 @@ def test_a_change_left_queued_by_a_dead_request_is_settled_by_the_sweep(personas
     assert orphan.result == "not_applied" and orphan.error.startswith("Not applied: a re-read")
     assert fresh.result == "queued"  # a request may still be writing it
     assert sandbox.value(dn, "userPrincipalName") == ["zed bad@corp.example.com"]
+
+
+# What the rollout's test group must be once settled: created (and AD holds it, with the SID we
+# recorded) when AD made it, failed (and AD holds nothing) when it did not.
+TRIP_SETTLED = {
+    ldap_proxy.DROP_BEFORE_REPLY: "created",  # AD made it; a re-read on a new connection finds it
+    ldap_proxy.DROP_AFTER_REPLY: "created",  # the answer came; reading its objectSid back was lost
+    ldap_proxy.DELAY_REPLY: "created",  # the answer came after the write time-out; AD had made it
+    ldap_proxy.REFUSE: "failed",  # no connection: nothing reached AD
+    DC_KILLED: "failed",  # the DC died before it got the add; settled by the sweep once it is back
+}
+
+
+@pytest.mark.parametrize("fault", list(TRIP_SETTLED))
+def test_the_rollout_test_group_with_a_lost_answer_is_settled_by_reading_ad(
+    fault, personas, proxied_forest, sandbox, proxy, corp_forest
+):
+    import uuid
+
+    from ldap3.protocol.formatters.formatters import format_sid
+
+    from identityhub.rollout import roundtrip
+    from identityhub.rollout.models import TestGroupRoundTrip
+
+    suffix = uuid.uuid4().hex[:8]
+    trip = TestGroupRoundTrip.objects.create(
+        tenant=proxied_forest.tenant, forest=proxied_forest, requested_by=personas["admin"],
+        name=f"IdentityHub sync test {suffix}", sam_account_name=f"idhub-test-{suffix}", container=sandbox.ou,
+    )  # fmt: skip
+    dn = f"CN={trip.name},{sandbox.ou}"
+    inject(fault, proxy, corp_forest)
+    roundtrip.create_in_ad(trip.pk)
+    trip.refresh_from_db()
+    if trip.status == "unknown":
+        assert "being confirmed" in trip.error
+    settle_after(fault, proxy, corp_forest, sandbox)
+    roundtrip.confirm_unknown()  # the rollout's sweep (beat), as confirm_unknown_changes is for changes
+    trip.refresh_from_db()
+    assert trip.status == TRIP_SETTLED[fault], trip.error
+    conn = corp_forest.connection()
+    try:
+        found = conn.search(dn, "(objectClass=group)", "BASE", attributes=["objectSid"]) and conn.entries
+    except Exception:  # noqa: BLE001 - ldap3 raises noSuchObject on a strategy that raises
+        found = []
+    finally:
+        conn.unbind()
+    if found:
+        sandbox.dns.append(dn)  # removed with the sandbox
+    if trip.status == "created":
+        assert found and trip.dn == dn and trip.created_at
+        assert trip.sid == format_sid(found[0].objectSid.raw_values[0]) and trip.sid.startswith("S-1-5-")
+    else:
+        assert not found, "AD holds a test group the trip says was never created"

@@ -19,7 +19,7 @@ from pathlib import Path
 from django.core.files import File
 from django.utils import timezone
 
-from identityhub.health.demo import seed_demo
+from identityhub.health.demo import bring_to_now, seed_demo
 from identityhub.lib.entry import Entry
 from identityhub.lib.ldif import read_export
 from identityhub.remediation import actions
@@ -96,6 +96,16 @@ def tell(admin) -> Told:
     progress.recompute(demo)
     told.findings_open = Finding.objects.filter(tenant=demo).open().count()
     return told
+
+
+def keep_current() -> bool:
+    """Date the demo's sync health from now again (the beat task and every bootstrap_demo), and
+    recompute its criteria when it moved; False when there is no demo tenant or nothing moved."""
+    demo = Tenant.objects.filter(slug=SLUG).first()
+    if demo is None or not bring_to_now(demo):
+        return False
+    progress.recompute(demo)
+    return True
 
 
 def _breakable(entries: list[Entry]) -> list[Entry]:

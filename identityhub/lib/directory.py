@@ -815,8 +815,6 @@ def child_dn(name: str, container: str) -> str:
 
 def create_group(conn: ldap3.Connection, container: str, name: str, sam_account_name: str, description: str = ""):
     """Add a global security group CN=`name` under `container`; returns (dn, objectSid as S-1-5-...)."""
-    from ldap3.protocol.formatters.formatters import format_sid
-
     dn = child_dn(name, container)
     attributes = {"sAMAccountName": sam_account_name, "groupType": GLOBAL_SECURITY_GROUP}
     if description:
@@ -839,8 +837,15 @@ def create_group(conn: ldap3.Connection, container: str, name: str, sam_account_
         created = read_values(conn, dn, ["objectSid"])
     except ldap_exc.LDAPException as exc:
         raise OutcomeUnknownError(f"{dn} was created but could not be read back: {exc}") from exc
-    raw_sid = created.first("objectSid") if created else None
-    return dn, (format_sid(raw_sid) if raw_sid else "")
+    return dn, sid_of(created)
+
+
+def sid_of(entry) -> str:
+    """An entry's objectSid as S-1-5-..., "" when it has none (or there is no entry)."""
+    from ldap3.protocol.formatters.formatters import format_sid
+
+    raw_sid = entry.first("objectSid") if entry else None
+    return format_sid(raw_sid) if raw_sid else ""
 
 
 def delete_object(conn: ldap3.Connection, dn: str) -> bool:

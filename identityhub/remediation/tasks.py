@@ -1,3 +1,4 @@
+from collections.abc import Callable
 from datetime import timedelta
 
 from celery import shared_task
@@ -22,19 +23,24 @@ def reopen_expired_waivers() -> int:
     return actions.reopen_expired_waivers()
 
 
+def until_a_dc_answers(task, confirm: Callable[[], str], unsettled: str) -> str:
+    """confirm() (a re-read of AD on a new connection); while no DC answers, `task` retries with the
+    back-off above, and after its last retry the periodic sweep takes over (`unsettled` is returned)."""
+    try:
+        return confirm()
+    except directory.DirectoryError:
+        if task.request.retries >= task.max_retries:
+            return unsettled
+        raise task.retry(countdown=min(30 * 2**task.request.retries, 3600)) from None
+
+
 @shared_task(bind=True, acks_late=True, max_retries=CONFIRM_RETRIES)
 def confirm_change(self, change_id: int) -> str:
     """Settle a write whose answer was lost (or refresh its findings) once a DC answers."""
     change = Change.objects.select_related("forest").filter(pk=change_id).first()
     if change is None:
         return "gone"
-    try:
-        writing.confirm(change)
-    except directory.DirectoryError:
-        if self.request.retries >= self.max_retries:
-            return change.result  # the periodic sweep takes over
-        raise self.retry(countdown=min(30 * 2**self.request.retries, 3600)) from None
-    return change.result
+    return until_a_dc_answers(self, lambda: writing.confirm(change).result, change.result)
 
 
 @shared_task(acks_late=True)

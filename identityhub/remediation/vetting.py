@@ -114,13 +114,19 @@ def _sam_taken_in_domain(target, new_value: str) -> list[str]:
         domain = directory.domain_of(target.dn)
     except Exception:  # noqa: BLE001 - a DN ldap3 cannot parse: the write refuses it clearly
         return []
-    holders = DirectoryObject.objects.filter(
-        scan__forest=target.forest, scan__is_current=True, attributes__samaccountname__0__iexact=new_value
-    ).exclude(guid=target.guid)
-    for dn in holders.values_list("dn", flat=True)[:20]:
+    for dn in sam_holders(target.forest, new_value, target.guid).values_list("dn", flat=True)[:20]:
         if dn.lower().replace(" ", "").endswith(_dc_suffix(domain)):
             return [f"sAMAccountName {new_value} is already used in {domain} by {dn}."]
     return []
+
+
+def sam_holders(forest, value: str, guid):
+    """Objects of the forest's current picture, other than `guid`, whose sAMAccountName is `value`
+    (any case). On PostgreSQL the expression index scans_directoryobject_sam (migration
+    0011_loose_directoryobject_sam) answers it; keep this lookup's expression and that index's the same."""
+    return DirectoryObject.objects.filter(
+        scan__forest=forest, scan__is_current=True, attributes__samaccountname__0__iexact=value
+    ).exclude(guid=guid)
 
 
 def _dc_suffix(domain: str) -> str:

@@ -120,14 +120,20 @@ def change_undo(request, tenant, change_id):
 class SelectionRefused(Exception):
     """A "every row matching the filter" selection whose filter does not validate: it would select more."""
 
+    def __init__(self, errors: dict[str, list[str]], params):
+        super().__init__(filtering.refusal_text(errors))
+        self.errors = errors
+        self.params = params  # the filter as given, so the page can offer it back without the refused values
+
 
 def _selected(request, tenant):
     """The findings chosen on the list: ticked rows, or every row matching the filter shown."""
     queryset = Finding.objects.filter(tenant=tenant).select_related("forest")
     if request.POST.get("scope") == "filter":
-        filterset = FindingFilter(bulk.filter_params(request.POST.get("filter", "")), queryset=queryset, tenant=tenant)
+        params = bulk.filter_params(request.POST.get("filter", ""))
+        filterset = FindingFilter(params, queryset=queryset, tenant=tenant)
         if errors := filtering.refusals(filterset):
-            raise SelectionRefused(filtering.refusal_text(errors))
+            raise SelectionRefused(errors, params)
         return filterset.qs
     ids = [int(i) for i in request.POST.getlist("select") + request.POST.get("ids", "").split(",") if i.isdigit()]
     return queryset.filter(pk__in=ids)
@@ -149,7 +155,7 @@ def bulk_preview(request, tenant):
             return redirect(reverse("finding-list", args=[tenant.slug]) + "?" + request.POST.get("filter", ""))
         rows = bulk.preview(selected, action)
     except SelectionRefused as exc:
-        return _refuse_selection(request, exc)
+        return _refuse_selection(request, tenant, action, exc)
     context = {
         "tenant": tenant,
         "action": action,
@@ -178,14 +184,24 @@ def bulk_apply(request, tenant):
     try:
         finding_ids = list(_selected(request, tenant).values_list("pk", flat=True))
     except SelectionRefused as exc:
-        return _refuse_selection(request, exc)
+        return _refuse_selection(request, tenant, action, exc)
     run = bulk.start(tenant, request.user, action, finding_ids)
     return redirect(run)
 
 
-def _refuse_selection(request, exc: SelectionRefused):
+def _refuse_selection(request, tenant, action: str, exc: SelectionRefused):
+    """The preview page, answering 400: what was refused, and the list again without the refused values."""
     badinput.refused(request, "bulk selection", str(exc))
-    return HttpResponseBadRequest(f"Nothing selected: the filter is not valid ({exc}). Fix it on the list first.")
+    kept = exc.params.copy()
+    for name in exc.errors:
+        kept.pop(name, None)
+    context = {
+        "tenant": tenant,
+        "action_label": bulk.ACTIONS[action],
+        "refusals": sorted(exc.errors.items()),
+        "list_url": reverse("finding-list", args=[tenant.slug]) + (f"?{kept.urlencode()}" if kept else ""),
+    }
+    return render(request, "remediation/bulk_preview.html", context, status=400)
 
 
 @require_GET

@@ -6,9 +6,9 @@ Every way a write can end maps to one result (Change.Result):
 * refused: AD said no, and why; conflict: the value moved on, and what AD holds now;
 * not sent: no DC could be reached before the change was sent, so AD never saw it;
 * unknown: the change was sent and the answer lost (connection dropped, time-out). It is settled by
-  reading the object back on a new connection at once, and else by confirm_change (a Celery task
-  with back-off) and the periodic sweep: intended values -> applied, the values it started from ->
-  not applied, anything else -> conflict.
+  reading the object back on a new connection (read_back; the rollout's test group uses it too) at
+  once, and else by confirm_change (a Celery task with back-off) and the periodic sweep: intended
+  values -> applied, the values it started from -> not applied, anything else -> conflict.
 
 No ldap3 exception leaves this module: lib.directory maps them to its own errors, caught here.
 """
@@ -90,11 +90,7 @@ def confirm(change: Change, *, duplicates: bool = True) -> Change:
 
     Raises directory.DirectoryError while no DC answers (the caller tries again later).
     """
-    conn = directory.connect(write_settings(change.forest, change.dn))
-    try:
-        entry = _read(conn, change)
-    finally:
-        _close(conn)
+    entry = read_back(change.forest, change.dn, _attributes(change))
     if change.result == Change.Result.UNKNOWN:
         settle(change, entry)
     refresh_object(change.forest, entry, change.guid, duplicates=duplicates)
@@ -108,11 +104,7 @@ def resume(change: Change) -> Change:
     ever. Anything else settles it like an unknown outcome. Either way it is written at most once.
     """
     try:
-        conn = directory.connect(write_settings(change.forest, change.dn))
-        try:
-            entry = _read(conn, change)
-        finally:
-            _close(conn)
+        entry = read_back(change.forest, change.dn, _attributes(change))
     except directory.DirectoryError as exc:
         _record(change, Change.Result.UNKNOWN, f"The worker applying it stopped; {exc} {CONFIRMING}")
         schedule_confirmation(change)
@@ -160,11 +152,30 @@ def schedule_confirmation(change: Change) -> None:
     transaction.on_commit(lambda: confirm_change.apply_async((change.pk,), countdown=30))
 
 
-def _read(conn, change: Change) -> Entry | None:
+def read_back(forest, dn: str, attributes: list[str]) -> Entry | None:
+    """The object as AD holds it now, read on a new connection (the one a lost answer came on is
+    not trusted); None when it does not exist. Settles every write whose answer was lost: a
+    change's, and the rollout's test group. Raises directory.DirectoryError while no DC answers."""
+    conn = directory.connect(write_settings(forest, dn))
     try:
-        return directory.read_values(conn, change.dn, [*RULE_ATTRIBUTES, change.attribute])
+        return _read_dn(conn, dn, attributes)
+    finally:
+        _close(conn)
+
+
+def _attributes(change: Change) -> list[str]:
+    return [*RULE_ATTRIBUTES, change.attribute]
+
+
+def _read(conn, change: Change) -> Entry | None:
+    return _read_dn(conn, change.dn, _attributes(change))
+
+
+def _read_dn(conn, dn: str, attributes: list[str]) -> Entry | None:
+    try:
+        return directory.read_values(conn, dn, attributes)
     except LDAPException as exc:
-        raise directory.UnreachableError(f"Could not read {change.dn} back: {exc}") from exc
+        raise directory.UnreachableError(f"Could not read {dn} back: {exc}") from exc
 
 
 def _close(conn) -> None:

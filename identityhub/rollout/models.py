@@ -158,20 +158,22 @@ class TestGroupRoundTrip(models.Model):
     """The exit criterion's test: create a group in AD, see Entra ID show it after a sync, remove it.
 
     requested -> created (in AD, waiting for a health pull to see it in Graph) -> removed (seen,
-    then deleted from AD: the criterion is met). Side exits: failed (AD refused to create it),
+    then deleted from AD: the criterion is met). The answer to the create lost: unknown, until a
+    re-read of AD settles it as created or failed. Side exits: failed (AD refused to create it),
     expired (not seen within the timeout; deleted anyway), cleanup_failed (seen, but deleting it
     from AD failed: delete it by hand).
     """
 
     class Status(models.TextChoices):
         REQUESTED = "requested", "Requested"
+        UNKNOWN = "unknown", "Answer lost, reading AD to confirm"
         CREATED = "created", "Created in AD, waiting for sync"
         REMOVED = "removed", "Seen in Entra ID, removed from AD"
         CLEANUP_FAILED = "cleanup_failed", "Seen in Entra ID, removal failed"
         EXPIRED = "expired", "Not seen in time"
         FAILED = "failed", "Failed"
 
-    ACTIVE = (Status.REQUESTED, Status.CREATED)
+    ACTIVE = (Status.REQUESTED, Status.UNKNOWN, Status.CREATED)
 
     __test__ = False  # not a pytest test class, whatever its name says
 

@@ -2,7 +2,10 @@
 for the synchronization interval, verify the test group name appears in the Azure AD tenant".
 
 start() records the request and queues create_in_ad(), which adds a global security group over
-LDAP (lib/directory.create_group: the name escaped into the DN) and reads back its objectSid.
+LDAP (lib/directory.create_group: the name escaped into the DN) and reads back its objectSid. When
+the answer is lost the trip is unknown and settled as a change's write is: AD is read on a new
+connection (remediation.writing.read_back) at once, else by confirm_test_group with the same
+back-off, else by the beat's sweep (confirm_unknown).
 After every successful health pull, follow() lists the tenant's groups in Graph and looks for it:
 a group whose onPremisesSecurityIdentifier is the SID we read, or, where Graph shows no SID, a
 synced group with our generated display name (unique: it carries a random suffix). Seen: it
@@ -20,7 +23,7 @@ from django.utils import timezone
 
 from identityhub.health import pulls
 from identityhub.lib import directory, graph
-from identityhub.scans.sources import directory_settings
+from identityhub.remediation import writing
 from identityhub.tenants.models import Tenant
 
 from . import progress
@@ -67,8 +70,9 @@ def start(forest, user) -> TestGroupRoundTrip:
     return trip
 
 
-def _connect(forest):
-    return directory.connect(directory.for_writing(directory_settings(forest)))
+def _connect(forest, dn: str):
+    # The settings of every write (a DC of the object's domain, the write time-out).
+    return directory.connect(writing.write_settings(forest, dn))
 
 
 def create_in_ad(trip_id: int) -> str | None:
@@ -77,24 +81,95 @@ def create_in_ad(trip_id: int) -> str | None:
     if trip is None:
         return None  # a re-delivered task: created already, or ended
     try:
-        conn = _connect(trip.forest)
+        conn = _connect(trip.forest, trip.container)
         try:
             dn, sid = directory.create_group(conn, trip.container, trip.name, trip.sam_account_name, DESCRIPTION)
         finally:
             directory.close(conn)  # a lost connection must not hide the DirectoryError above
+    except directory.OutcomeUnknownError as exc:
+        # Sent, the answer lost: AD may hold the group. Its DN is known (the add named it), so AD is read.
+        dn = directory.child_dn(trip.name, trip.container)
+        _settle(trip, TestGroupRoundTrip.Status.REQUESTED, TestGroupRoundTrip.Status.UNKNOWN,
+                dn=dn, error=f"{exc} {writing.CONFIRMING}")  # fmt: skip
+        progress.event(
+            trip.tenant, RolloutEvent.Kind.ROUND_TRIP, f"Creating the test group: {exc} Reading AD to confirm."
+        )
+        try:
+            return confirm(trip)
+        except directory.DirectoryError:
+            schedule_confirmation(trip)
+            return trip.status
     except directory.DirectoryError as exc:
-        _finish(trip, TestGroupRoundTrip.Status.FAILED, error=str(exc))
-        progress.event(trip.tenant, RolloutEvent.Kind.ROUND_TRIP, f"Creating the test group failed: {exc}")
-        progress.recompute(trip.tenant)
+        _fail(trip, TestGroupRoundTrip.Status.REQUESTED, str(exc))
         return trip.status
-    TestGroupRoundTrip.objects.filter(pk=trip.pk).update(
-        status=TestGroupRoundTrip.Status.CREATED, dn=dn, sid=sid, created_at=timezone.now()
-    )
-    progress.event(
-        trip.tenant, RolloutEvent.Kind.ROUND_TRIP, f"Test group created in AD: {dn}; waiting for it in Entra ID."
-    )
-    progress.recompute(trip.tenant)
+    _created(trip, TestGroupRoundTrip.Status.REQUESTED, dn, sid, "")
     return TestGroupRoundTrip.Status.CREATED
+
+
+def confirm(trip) -> str:
+    """Settle a create whose answer was lost from what AD holds now, read on a new connection: our
+    group there (its sAMAccountName, unique by its random suffix) -> created, nothing -> failed.
+
+    Raises directory.DirectoryError while no DC answers (the caller tries again later)."""
+    if trip.status != TestGroupRoundTrip.Status.UNKNOWN:
+        return trip.status
+    entry = writing.read_back(trip.forest, trip.dn, ["objectSid", "sAMAccountName"])
+    held = str(entry.first("sAMAccountName", "")) if entry else ""
+    if held.lower() == trip.sam_account_name.lower():
+        _created(trip, TestGroupRoundTrip.Status.UNKNOWN, trip.dn, directory.sid_of(entry),
+                 "Confirmed by a re-read after the lost connection.")  # fmt: skip
+    elif entry is None:
+        _fail(
+            trip, TestGroupRoundTrip.Status.UNKNOWN, "Not created: a re-read after the lost connection found no group."
+        )
+    else:
+        _fail(
+            trip,
+            TestGroupRoundTrip.Status.UNKNOWN,
+            f"Not created: after the lost connection {trip.dn} is another object.",
+        )
+    return trip.status
+
+
+def schedule_confirmation(trip) -> None:
+    from .tasks import confirm_test_group
+
+    transaction.on_commit(lambda: confirm_test_group.apply_async((trip.pk,), countdown=30))
+
+
+def confirm_unknown(limit: int = 100) -> int:
+    """Periodic (beat): settle every test group whose create answer was lost, once a DC answers."""
+    settled = 0
+    unknown = TestGroupRoundTrip.objects.filter(status=TestGroupRoundTrip.Status.UNKNOWN)
+    for trip in unknown.select_related("forest", "tenant")[:limit]:
+        try:
+            confirm(trip)
+        except directory.DirectoryError:
+            continue  # still no DC: the next sweep tries again
+        settled += 1
+    return settled
+
+
+def _settle(trip, seen: str, status: str, **fields) -> bool:
+    """Move the trip on once: only from the state this process last saw (like writing._record)."""
+    updated = TestGroupRoundTrip.objects.filter(pk=trip.pk, status=seen).update(status=status, **fields)
+    trip.refresh_from_db()
+    return bool(updated)
+
+
+def _created(trip, seen: str, dn: str, sid: str, note: str) -> None:
+    if not _settle(trip, seen, TestGroupRoundTrip.Status.CREATED, dn=dn, sid=sid, error="", created_at=timezone.now()):
+        return
+    text = f"Test group created in AD: {dn}; waiting for it in Entra ID."
+    progress.event(trip.tenant, RolloutEvent.Kind.ROUND_TRIP, f"{note} {text}".strip())
+    progress.recompute(trip.tenant)
+
+
+def _fail(trip, seen: str, error: str) -> None:
+    if not _settle(trip, seen, TestGroupRoundTrip.Status.FAILED, error=error):
+        return
+    progress.event(trip.tenant, RolloutEvent.Kind.ROUND_TRIP, f"Creating the test group failed: {error}")
+    progress.recompute(trip.tenant)
 
 
 def _finish(trip, status, **fields) -> None:
@@ -157,7 +232,7 @@ def follow(tenant_id: int, now=None) -> int:
 def remove(trip, status: str) -> None:
     """Delete the test group from AD and end the trip in `status` (cleanup_failed if AD refuses)."""
     try:
-        conn = _connect(trip.forest)
+        conn = _connect(trip.forest, trip.dn)
         try:
             directory.delete_object(conn, trip.dn)
         finally:

@@ -1,8 +1,10 @@
 from celery import shared_task
 
+from identityhub.remediation.tasks import CONFIRM_RETRIES, until_a_dc_answers
 from identityhub.tenants.models import Tenant
 
 from . import progress, roundtrip, webhooks
+from .models import TestGroupRoundTrip
 
 
 @shared_task(bind=True, acks_late=True, max_retries=webhooks.MAX_ATTEMPTS)
@@ -33,6 +35,20 @@ def recompute_all() -> int:
 @shared_task(acks_late=True)
 def create_test_group(trip_id: int) -> str | None:
     return roundtrip.create_in_ad(trip_id)
+
+
+@shared_task(bind=True, acks_late=True, max_retries=CONFIRM_RETRIES)
+def confirm_test_group(self, trip_id: int) -> str:
+    """Settle a test group whose create answer was lost, once a DC answers (as confirm_change does)."""
+    trip = TestGroupRoundTrip.objects.select_related("forest", "tenant").filter(pk=trip_id).first()
+    if trip is None:
+        return "gone"
+    return until_a_dc_answers(self, lambda: roundtrip.confirm(trip), trip.status)
+
+
+@shared_task(acks_late=True)
+def confirm_unknown_test_groups() -> int:
+    return roundtrip.confirm_unknown()
 
 
 @shared_task(acks_late=True)

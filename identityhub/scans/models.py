@@ -156,7 +156,9 @@ class DirectoryObject(models.Model):
         # The one index besides the key: every index is upkeep for each object a scan writes, and
         # one whose keys arrive in random order (GUIDs, addresses) touches a random page per row,
         # which at a million objects outgrows the database's cache (bench/scan_bench.py, issue 3).
-        # An object's history across scans goes through the forest's few ScanRuns.
+        # An object's history across scans goes through the forest's few ScanRuns. One exception,
+        # PostgreSQL only: an expression index on sAMAccountName for vetting, which would otherwise
+        # read every kept snapshot per vetted value (migration 0011_loose_directoryobject_sam).
         constraints = [models.UniqueConstraint(fields=["scan", "guid"], name="one_object_per_guid_per_scan")]
 
     def __str__(self):

@@ -13,7 +13,7 @@ from identityhub.tenants.access import get_forest_for_user, tenant_view
 from . import counts, holders, object_page
 from .filters import FindingFilter
 from .forms import UploadForm
-from .models import DirectoryObject, Finding, ScanRun
+from .models import DirectoryObject, Finding, ScanRun, Severity
 from .pipeline import ScanBusy, confirm_held, queue_scan, reject_held
 from .tables import FindingTable
 
@@ -125,8 +125,14 @@ def scan_detail(request, tenant, scan_id):
     scan = get_object_or_404(ScanRun.objects.select_related("forest"), tenant=tenant, pk=scan_id)
     template = "scans/scan_detail.html#progress" if request.htmx else "scans/scan_detail.html"
     rule_counts = sorted(scan.rule_counts.items(), key=lambda kv: -kv[1])
-    open_now = Finding.objects.filter(forest=scan.forest).open().count() if scan.is_current else None
-    context = {"tenant": tenant, "scan": scan, "rule_counts": rule_counts, "rules": rules.RULES, "open_now": open_now}
+    # The forest's open findings now, split by severity from the counts the tenant's tiles read (one
+    # definition, cloud collisions included); the scan's own figures are what it stored when it completed.
+    open_split = counts.open_by_severity(tenant, scan.forest_id) if scan.is_current else None
+    open_now = sum(open_split.values()) if open_split is not None else None
+    context = {
+        "tenant": tenant, "scan": scan, "rule_counts": rule_counts, "rules": rules.RULES, "open_now": open_now,
+        "open_split": [(sev, (open_split or {}).get(sev, 0)) for sev in Severity.values],
+    }  # fmt: skip
     return render(request, template, context)
 
 

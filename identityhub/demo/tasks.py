@@ -1,0 +1,9 @@
+from celery import shared_task
+
+from . import story
+
+
+@shared_task(acks_late=True)
+def keep_demo_current() -> bool:
+    """Beat: the demo's sync health would age in real time; see story.keep_current."""
+    return story.keep_current()
