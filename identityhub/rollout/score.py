@@ -20,7 +20,9 @@ from django.db.models import Count
 from django.utils import timezone
 
 from identityhub.scans import counts as finding_counts
-from identityhub.scans.models import DirectoryObject, Finding, ScanRun
+from identityhub.scans.models import Finding, ScanRun
+
+from . import figures
 
 WEIGHTS = {"blocking": 10, "degrading": 3, "hygiene": 1}
 SEVERITIES = ("blocking", "degrading", "hygiene")
@@ -41,48 +43,47 @@ def open_blocking(tenant) -> int:
     return finding_counts.open_by_severity(tenant).get("blocking", 0)
 
 
-def _current_scans(tenant) -> list[ScanRun]:
+def current_scans(tenant) -> list[ScanRun]:
+    """The tenant's current scans with their forests: a page loads them once and passes them on."""
     return list(ScanRun.objects.filter(tenant=tenant, is_current=True).select_related("forest"))
 
 
-def tenant_score(tenant) -> int | None:
-    objects = sum(scan.objects_in_scope for scan in _current_scans(tenant))
+def tenant_score(tenant, scans: list[ScanRun] | None = None) -> int | None:
+    scans = current_scans(tenant) if scans is None else scans
+    objects = sum(scan.objects_in_scope for scan in scans)
     return readiness(objects, finding_counts.open_by_severity(tenant))
 
 
-def by_forest(tenant) -> list[dict]:
+def by_forest(tenant, scans: list[ScanRun] | None = None) -> list[dict]:
     counts: dict[int, dict[str, int]] = defaultdict(dict)
     for forest_id, _rule, severity, n in finding_counts.open_counts(tenant):
         counts[forest_id][severity] = counts[forest_id].get(severity, 0) + n
     out = []
-    for scan in _current_scans(tenant):
+    for scan in current_scans(tenant) if scans is None else scans:
         c = counts.get(scan.forest_id, {})
         out.append(_row(scan.forest.name, scan.objects_in_scope, c, forest=scan.forest))
     return sorted(out, key=lambda r: (r["score"] is None, r["score"] or 0))
 
 
-def by_ou(tenant, limit: int = 15) -> list[dict]:
-    """The OUs with the lowest scores (objects counted from the current scans' snapshots).
+def by_ou(tenant, limit: int = 15, scans: list[ScanRun] | None = None) -> list[dict]:
+    """The OUs with the lowest scores.
 
-    Both GROUP BYs read every snapshot and open finding (a million rows in a large forest): kept
-    until the tenant's findings change (a completed scan changes the snapshots too)."""
-    return finding_counts.cached(tenant, f"rollout:by-ou:{limit}", lambda: _by_ou(tenant, limit))
+    The open findings per OU change with each fix: one GROUP BY over the open findings, kept until
+    the tenant's findings change. The objects per OU change only with a scan: read from the
+    figures stored per scan (figures.py), never counted again because a finding changed."""
+    return finding_counts.cached(tenant, f"rollout:by-ou:{limit}", lambda: _by_ou(tenant, limit, scans))
 
 
-def _by_ou(tenant, limit: int) -> list[dict]:
-    scans = [scan.pk for scan in _current_scans(tenant)]
+def _by_ou(tenant, limit: int, scans: list[ScanRun] | None) -> list[dict]:
     counts: dict[str, dict[str, int]] = defaultdict(dict)
     for ou, severity, n in (
         _open(tenant).values_list("ou", "severity").annotate(n=Count("id")).values_list("ou", "severity", "n")
     ):
         counts[ou][severity] = n
-    objects = dict(
-        DirectoryObject.objects.filter(scan__in=scans)
-        .order_by()
-        .values_list("ou")
-        .annotate(n=Count("id"))
-        .values_list("ou", "n")
-    )
+    objects: dict[str, int] = defaultdict(int)
+    for scan_figures in figures.of_scans(current_scans(tenant) if scans is None else scans):
+        for ou, n in scan_figures.objects_by_ou.items():
+            objects[ou] += n
     rows = [_row(ou, objects.get(ou, 0), c) for ou, c in counts.items()]
     rows.sort(key=lambda r: (r["score"] if r["score"] is not None else -1, -r["blocking"]))
     return rows[:limit]
@@ -110,7 +111,15 @@ def _row(name, objects, counts, **extra) -> dict:
 def burn_down(tenant, points: int = 200) -> dict:
     """Findings by severity after each completed scan (every forest at its latest scan then), oldest
     first, from ScanRun.severity_counts, ending with the open findings now (after accepts, exceptions
-    and fixes since the last scan): the chart's data (json_script)."""
+    and fixes since the last scan): the chart's data (json_script).
+
+    It reads every completed scan of the tenant (thousands for a forest with deltas): kept until the
+    findings change, which a completed scan does too."""
+    name = f"rollout:burn-down:{points}:{timezone.get_current_timezone_name()}"
+    return finding_counts.cached(tenant, name, lambda: _burn_down(tenant, points))
+
+
+def _burn_down(tenant, points: int) -> dict:
     scans = (
         ScanRun.objects.filter(tenant=tenant, status=ScanRun.Status.COMPLETED, finished__isnull=False)
         .order_by("finished")

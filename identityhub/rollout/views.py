@@ -1,11 +1,16 @@
+from collections import defaultdict
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from identityhub.health.models import SyncSnapshot
+from identityhub.scans.models import ScanRun
 from identityhub.tenants.access import tenant_view
 from identityhub.tenants.models import Membership, Tenant
 
@@ -16,21 +21,17 @@ from .models import Checkpoint, CriterionState, RolloutEvent, SignOff, State, Te
 TIMELINE = 60
 
 
-def _checkpoint(tenant) -> Checkpoint:
-    checkpoint = progress.checkpoint_of(tenant)
+def _checkpoint(tenant, scans=None) -> Checkpoint:
+    # The portfolio loads each tenant's checkpoint with the tenant (select_related).
+    checkpoint = tenant.checkpoint if hasattr(tenant, "checkpoint") else progress.checkpoint_of(tenant)
     if checkpoint.computed_at is None:
         progress.recompute(tenant)
         checkpoint.refresh_from_db()
     # The figures shown are the findings as they are now (an Accept a second ago counts), the same
     # Finding.objects.open() every other page counts, not the stored ones of the last recompute.
     checkpoint.open_blocking = score.open_blocking(tenant)
-    checkpoint.score = score.tenant_score(tenant)
+    checkpoint.score = score.tenant_score(tenant, scans)
     return checkpoint
-
-
-def _health_is_demo(tenant) -> bool:
-    snapshot = criteria.Evidence(tenant, None).snapshot
-    return snapshot is not None and snapshot.is_demo
 
 
 def row_colour(checkpoint: Checkpoint) -> str:
@@ -44,12 +45,23 @@ def row_colour(checkpoint: Checkpoint) -> str:
 @require_GET
 @login_required
 def portfolio(request):
-    tenants = list(Tenant.objects.for_user(request.user))
+    # A few queries for any number of tenants: checkpoints with the tenants, whether the latest
+    # snapshot (pulled ones first, as criteria.Evidence.snapshot picks) is a demo one as a
+    # subquery, the current scans of every tenant at once.
+    latest_is_demo = SyncSnapshot.objects.filter(tenant=OuterRef("pk")).order_by("is_demo", "-taken")
+    tenants = list(
+        Tenant.objects.for_user(request.user)
+        .select_related("checkpoint")
+        .annotate(health_is_demo=Subquery(latest_is_demo.values("is_demo")[:1]))
+    )
+    scans = defaultdict(list)
+    for scan in ScanRun.objects.filter(tenant__in=tenants, is_current=True):
+        scans[scan.tenant_id].append(scan)
     roles = dict(Membership.objects.filter(user=request.user).values_list("tenant_id", "role"))
     now = timezone.now()
     rows = []
     for tenant in tenants:
-        checkpoint = _checkpoint(tenant)
+        checkpoint = _checkpoint(tenant, scans[tenant.pk])
         age = now - checkpoint.last_sync if checkpoint.last_sync else None
         rows.append(
             {
@@ -58,7 +70,7 @@ def portfolio(request):
                 "checkpoint": checkpoint,
                 "colour": row_colour(checkpoint),
                 "sync_age": criteria.age_text(age) if age is not None else None,
-                "health_is_demo": _health_is_demo(tenant),
+                "health_is_demo": bool(tenant.health_is_demo),
             }
         )
     return render(request, "rollout/portfolio.html", {"rows": rows})
@@ -99,9 +111,11 @@ def _steps(tenant, checkpoint):
 @require_GET
 @tenant_view("view")
 def rollout(request, tenant):
-    checkpoint = _checkpoint(tenant)
+    scans = score.current_scans(tenant)  # once, for the score, the forests' and the OUs' rows
+    checkpoint = _checkpoint(tenant, scans)
     ev = criteria.Evidence(tenant, checkpoint)
     perms = request.tenant_permissions
+    forests = list(tenant.forests.all())
     context = {
         "tenant": tenant,
         "checkpoint": checkpoint,
@@ -112,10 +126,11 @@ def rollout(request, tenant):
         "excepted_usage_location": ev.excepted_usage_location if checkpoint.ready_to_license else [],
         "health_is_demo": ev.snapshot is not None and ev.snapshot.is_demo,
         "trips": TestGroupRoundTrip.objects.filter(tenant=tenant).select_related("forest", "requested_by")[:5],
-        "trip_form": RoundTripForm(tenant=tenant) if "edit" in perms else None,
+        "trip_form": RoundTripForm(tenant=tenant, forests=forests) if "edit" in perms else None,
+        "forests_exist": bool(forests),
         "sign_off_form": SignOffForm() if "progress" in perms else None,
-        "forests": score.by_forest(tenant),
-        "ous": score.by_ou(tenant),
+        "forests": score.by_forest(tenant, scans),
+        "ous": score.by_ou(tenant, scans=scans),
         "rules": score.by_rule(tenant),
         "burn_down": score.burn_down(tenant),
         "events": RolloutEvent.objects.filter(tenant=tenant).select_related("user")[:TIMELINE],
