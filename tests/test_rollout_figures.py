@@ -176,3 +176,19 @@ def test_the_portfolio_does_not_query_per_tenant(client, personas, tenant, other
         add_forest(Tenant.objects.create(name=slug, slug=slug), "corp")
     client.get("/rollout/")
     assert len(queries(client, "/rollout/")) == before
+
+
+def test_each_webhook_shows_its_latest_delivery_without_loading_the_others(client, personas, tenant):
+    """A hook's deliveries pile up over the months: the page reads the latest of each, not all of them."""
+    from identityhub.rollout.models import Webhook
+
+    hooks = [Webhook.objects.create(tenant=tenant, url=f"https://hooks.example/{i}", events=["test"]) for i in (1, 2)]
+    for hook in hooks:
+        for event in ("scan.new_blocking", "health.red", "step.completed"):
+            hook.deliveries.create(event=event, payload={"text": event})
+    client.force_login(personas["lead"])
+    with CaptureQueriesContext(connection) as captured:
+        page = client.get("/t/acme/rollout/").content.decode()
+    assert page.count("last: step.completed") == 2 and "last: health.red" not in page
+    delivery_queries = [q["sql"] for q in captured.captured_queries if "rollout_webhookdelivery" in q["sql"]]
+    assert len(delivery_queries) == 1 and "ROW_NUMBER" in delivery_queries[0].upper()

@@ -3,7 +3,7 @@ from collections import defaultdict
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, Prefetch, Subquery
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -16,12 +16,21 @@ from identityhub.tenants.models import Membership, Tenant
 
 from . import criteria, progress, roundtrip, score, webhooks
 from .forms import CheckpointForm, RoundTripForm, SignOffForm, WebhookForm
-from .models import Checkpoint, CriterionState, RolloutEvent, SignOff, State, TestGroupRoundTrip, Webhook
+from .models import (
+    Checkpoint,
+    CriterionState,
+    RolloutEvent,
+    SignOff,
+    State,
+    TestGroupRoundTrip,
+    Webhook,
+    WebhookDelivery,
+)
 
 TIMELINE = 60
 
 
-def _checkpoint(tenant, scans=None) -> Checkpoint:
+def _checkpoint(tenant, scans=None, rows=None) -> Checkpoint:
     # The portfolio loads each tenant's checkpoint with the tenant (select_related).
     checkpoint = tenant.checkpoint if hasattr(tenant, "checkpoint") else progress.checkpoint_of(tenant)
     if checkpoint.computed_at is None:
@@ -29,8 +38,8 @@ def _checkpoint(tenant, scans=None) -> Checkpoint:
         checkpoint.refresh_from_db()
     # The figures shown are the findings as they are now (an Accept a second ago counts), the same
     # Finding.objects.open() every other page counts, not the stored ones of the last recompute.
-    checkpoint.open_blocking = score.open_blocking(tenant)
-    checkpoint.score = score.tenant_score(tenant, scans)
+    checkpoint.open_blocking = score.open_blocking(tenant, rows)
+    checkpoint.score = score.tenant_score(tenant, scans, rows)
     return checkpoint
 
 
@@ -112,10 +121,14 @@ def _steps(tenant, checkpoint):
 @tenant_view("view")
 def rollout(request, tenant):
     scans = score.current_scans(tenant)  # once, for the score, the forests' and the OUs' rows
-    checkpoint = _checkpoint(tenant, scans)
+    figures = score.rollout_figures(tenant, scans)
+    checkpoint = _checkpoint(tenant, scans, figures["rows"])
     ev = criteria.Evidence(tenant, checkpoint)
     perms = request.tenant_permissions
     forests = list(tenant.forests.all())
+    # Each hook's latest delivery, not every delivery it ever made (one query, a window per hook).
+    last_delivery = Prefetch("deliveries", WebhookDelivery.objects.all()[:1], to_attr="last_delivery")
+    hooks = Webhook.objects.filter(tenant=tenant).prefetch_related(last_delivery) if "webhooks" in perms else []
     context = {
         "tenant": tenant,
         "checkpoint": checkpoint,
@@ -129,12 +142,12 @@ def rollout(request, tenant):
         "trip_form": RoundTripForm(tenant=tenant, forests=forests) if "edit" in perms else None,
         "forests_exist": bool(forests),
         "sign_off_form": SignOffForm() if "progress" in perms else None,
-        "forests": score.by_forest(tenant, scans),
-        "ous": score.by_ou(tenant, scans=scans),
-        "rules": score.by_rule(tenant),
-        "burn_down": score.burn_down(tenant),
+        "forests": figures["forests"],
+        "ous": figures["ous"],
+        "rules": figures["rules"],
+        "burn_down": figures["burn_down"],
         "events": RolloutEvent.objects.filter(tenant=tenant).select_related("user")[:TIMELINE],
-        "webhooks": Webhook.objects.filter(tenant=tenant).prefetch_related("deliveries") if "webhooks" in perms else [],
+        "webhooks": hooks,
         "webhook_form": WebhookForm() if "webhooks" in perms else None,
     }
     return render(request, "rollout/rollout.html", context)
