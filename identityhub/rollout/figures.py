@@ -59,7 +59,9 @@ def of_scans(scans: list[ScanRun]) -> list[ScanFigures]:
 
 
 def on_completed(scan: ScanRun) -> None:
-    """A scan completed: count the forest's current picture (a delta's is the full scan it continues)."""
+    """A scan completed: count the forest's current picture (a delta's is the full scan it continues),
+    and drop the figures of the pictures it replaced (one row per forest, not one per scan ever run)."""
     current = ScanRun.objects.filter(forest=scan.forest_id, is_current=True).first()
     if current is not None:
         count(current)
+        ScanFigures.objects.filter(scan__forest=scan.forest_id).exclude(scan=current).delete()
