@@ -224,3 +224,19 @@ def test_the_open_findings_are_counted_both_ways_in_one_pass(client, personas, f
     sql = queries(client, "/t/acme/rollout/")
     grouping = [s for s in sql if "scans_finding" in s and "GROUP BY" in s]
     assert len(grouping) == (1 if connection.vendor == "postgresql" else 2), grouping
+
+
+def test_pages_that_show_forests_do_not_decrypt_their_secrets(client, personas, forest):
+    """The overview, the rollout page and the portfolio show forests and webhooks, never bind with
+    them: a secret stored under another key (a restored backup) does not break them, and a page
+    does not pay a decryption per forest."""
+    from identityhub.rollout.models import Webhook
+
+    picture(forest)
+    Webhook.objects.create(tenant=forest.tenant, url="https://hooks.example/1", events=["test"], secret="s")
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE tenants_forest SET bind_password = 'gAAAAAnot-under-this-key'")
+        cursor.execute("UPDATE rollout_webhook SET secret = 'gAAAAAnot-under-this-key'")
+    client.force_login(personas["lead"])
+    for path in ("/t/acme/", "/t/acme/rollout/", "/rollout/"):
+        assert client.get(path).status_code == 200, path

@@ -47,7 +47,8 @@ def open_blocking(tenant, rows=None) -> int:
 
 def current_scans(tenant) -> list[ScanRun]:
     """The tenant's current scans with their forests: a page loads them once and passes them on."""
-    return list(ScanRun.objects.filter(tenant=tenant, is_current=True).select_related("forest"))
+    scans = ScanRun.objects.filter(tenant=tenant, is_current=True).select_related("forest")
+    return list(scans.defer("forest__bind_password"))  # shown, not bound with: no decryption
 
 
 def tenant_score(tenant, scans: list[ScanRun] | None = None, rows=None) -> int | None:

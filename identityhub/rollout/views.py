@@ -125,10 +125,11 @@ def rollout(request, tenant):
     checkpoint = _checkpoint(tenant, scans, figures["rows"])
     ev = criteria.Evidence(tenant, checkpoint)
     perms = request.tenant_permissions
-    forests = list(tenant.forests.all())
+    forests = list(tenant.forests.defer("bind_password"))  # names for the round trip: no decryption
     # Each hook's latest delivery, not every delivery it ever made (one query, a window per hook).
     last_delivery = Prefetch("deliveries", WebhookDelivery.objects.all()[:1], to_attr="last_delivery")
-    hooks = Webhook.objects.filter(tenant=tenant).prefetch_related(last_delivery) if "webhooks" in perms else []
+    hooks = Webhook.objects.filter(tenant=tenant).defer("secret").prefetch_related(last_delivery)
+    trips = TestGroupRoundTrip.objects.filter(tenant=tenant).select_related("forest", "requested_by")
     context = {
         "tenant": tenant,
         "checkpoint": checkpoint,
@@ -138,7 +139,7 @@ def rollout(request, tenant):
         "excepted": ev.excepted_blocking,
         "excepted_usage_location": ev.excepted_usage_location if checkpoint.ready_to_license else [],
         "health_is_demo": ev.snapshot is not None and ev.snapshot.is_demo,
-        "trips": TestGroupRoundTrip.objects.filter(tenant=tenant).select_related("forest", "requested_by")[:5],
+        "trips": trips.defer("forest__bind_password")[:5],
         "trip_form": RoundTripForm(tenant=tenant, forests=forests) if "edit" in perms else None,
         "forests_exist": bool(forests),
         "sign_off_form": SignOffForm() if "progress" in perms else None,
@@ -147,7 +148,7 @@ def rollout(request, tenant):
         "rules": figures["rules"],
         "burn_down": figures["burn_down"],
         "events": RolloutEvent.objects.filter(tenant=tenant).select_related("user")[:TIMELINE],
-        "webhooks": hooks,
+        "webhooks": hooks if "webhooks" in perms else [],
         "webhook_form": WebhookForm() if "webhooks" in perms else None,
     }
     return render(request, "rollout/rollout.html", context)
