@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
 
-from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
 
@@ -30,8 +29,9 @@ from identityhub.health.models import (
 )
 from identityhub.lib.cloudsync import PROVISIONING_JOB
 from identityhub.scans import counts as finding_counts
-from identityhub.scans.models import DirectoryObject, Finding, ScanRun, Severity
+from identityhub.scans.models import Finding, ScanRun, Severity
 
+from .figures import of_scans
 from .models import Checkpoint, SignOff, State, TestGroupRoundTrip
 
 EVIDENCE = "evidence"
@@ -116,34 +116,30 @@ class Evidence:
     def open_blocking(self) -> int:
         return finding_counts.open_by_severity(self.tenant).get(Severity.BLOCKING, 0)
 
+    def _waived(self, name: str, **filters) -> list:
+        """The first 50 excepted or accepted findings (by DN) matching `filters`. Sorting every waived
+        finding by DN grows with the accepted ones: kept until the tenant's findings change."""
+        waived = (Finding.Status.EXCEPTED, Finding.Status.ACCEPTED)
+        rows = (
+            Finding.objects.filter(tenant=self.tenant, status__in=waived, **filters)
+            .select_related("tenant")  # each links to its object page
+            .order_by("dn", "rule")
+        )
+        return finding_counts.cached(self.tenant, f"rollout:waived:{name}", lambda: list(rows[:50]))
+
     @cached_property
     def excepted_blocking(self) -> list:
-        waived = (Finding.Status.EXCEPTED, Finding.Status.ACCEPTED)
-        return list(
-            Finding.objects.filter(tenant=self.tenant, severity=Severity.BLOCKING, status__in=waived)
-            .select_related("tenant")  # each links to its object page
-            .order_by("dn", "rule")[:50]
-        )
+        return self._waived("blocking", severity=Severity.BLOCKING)
 
     @cached_property
     def onprem_counts(self) -> dict[str, int]:
-        # A GROUP BY over every snapshot of the current scans: kept until a scan completes.
-        return finding_counts.cached(self.tenant, "rollout:onprem-by-class", self._onprem_counts)
-
-    def _onprem_counts(self) -> dict[str, int]:
+        # From the figures stored per scan (figures.py): not a GROUP BY over every object per change.
         counts: Counter = Counter()
-        scans = [scan.pk for scan in self.current_scans.values()]
-        rows = (
-            DirectoryObject.objects.filter(scan__in=scans)
-            .order_by()
-            .values_list("object_class")
-            .annotate(n=Count("id"))
-            .values_list("object_class", "n")
-        )
-        for object_class, n in rows:
-            kind = KIND_OF_CLASS.get(object_class)
-            if kind:
-                counts[kind] += n
+        for scan_figures in of_scans(list(self.current_scans.values())):
+            for object_class, n in scan_figures.objects_by_class.items():
+                kind = KIND_OF_CLASS.get(object_class)
+                if kind:
+                    counts[kind] += n
         return dict(counts)
 
     @cached_property
@@ -154,8 +150,8 @@ class Evidence:
     def snapshot(self):
         """The latest pulled snapshot; without any, the latest demo one (the demo tenant's story),
         which pages label as demo (snapshot.is_demo), as the health page does."""
-        snapshots = SyncSnapshot.objects.filter(tenant=self.tenant)
-        return snapshots.filter(is_demo=False).first() or snapshots.first()
+        # One query: pulled (is_demo false) before demo ones, the latest of those first.
+        return SyncSnapshot.objects.filter(tenant=self.tenant).order_by("is_demo", "-taken").first()
 
     @cached_property
     def latest_pull(self):
@@ -179,12 +175,7 @@ class Evidence:
 
     @cached_property
     def excepted_usage_location(self) -> list:
-        waived = (Finding.Status.EXCEPTED, Finding.Status.ACCEPTED)
-        return list(
-            Finding.objects.filter(tenant=self.tenant, rule__in=USAGE_LOCATION_RULES, status__in=waived)
-            .select_related("tenant")  # each links to its object page
-            .order_by("dn", "rule")[:50]
-        )
+        return self._waived("usage-location", rule__in=USAGE_LOCATION_RULES)
 
     @cached_property
     def round_trip(self):

@@ -17,10 +17,17 @@ class SignOffForm(forms.Form):
 class RoundTripForm(forms.Form):
     forest = forms.ModelChoiceField(queryset=None, empty_label=None)
 
-    def __init__(self, *args, tenant, **kwargs):
+    def __init__(self, *args, tenant, forests=None, **kwargs):
         super().__init__(*args, **kwargs)
         # The round trip creates a group over LDAP: only forests with a reachable DC.
         self.fields["forest"].queryset = tenant.forests.filter(export_only=False)
+        if forests is not None:
+            # The tenant's forests as the page already loaded them: the select renders from this list
+            # instead of querying on each iteration (the widget iterates its choices twice); what is
+            # posted is still checked against the queryset.
+            self.fields["forest"].choices = [
+                (f.pk, self.fields["forest"].label_from_instance(f)) for f in forests if not f.export_only
+            ]
 
 
 class CheckpointForm(forms.ModelForm):

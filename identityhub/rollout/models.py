@@ -293,3 +293,18 @@ class WebhookDelivery(models.Model):
 def tracks_licence_readiness(tenant) -> bool:
     """Whether scans judge users' usage location (the "Ready to license" checkpoint is on)."""
     return Checkpoint.objects.filter(tenant=tenant, ready_to_license=True).exists()
+
+
+class ScanFigures(models.Model):
+    """What the rollout page counts of one current scan's picture (its DirectoryObject rows): objects
+    per OU (the OU scores) and per object class (synced counts match). They change only with the
+    picture, so they are counted once when a scan completes (receivers.py), not each time a finding
+    is fixed or accepted; `as_of` is the picture's time they were counted at (figures.py)."""
+
+    scan = models.OneToOneField("scans.ScanRun", on_delete=models.CASCADE, primary_key=True, related_name="+")
+    as_of = models.DateTimeField(null=True, blank=True)
+    objects_by_ou = models.JSONField(default=dict)
+    objects_by_class = models.JSONField(default=dict)
+
+    def __str__(self):
+        return f"Figures of scan #{self.scan_id}"

@@ -18,7 +18,7 @@ from identityhub.remediation.models import Change, Waiver
 from identityhub.scans.models import Finding, ScanRun, Severity
 from identityhub.scans.signals import scan_completed, scan_held, scan_reviewed
 
-from . import progress, webhooks
+from . import figures, progress, webhooks
 from .models import RolloutEvent, TestGroupRoundTrip
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,14 @@ def _guarded(handler):
             log.exception("rollout: %s failed", handler.__name__)
 
     return wrapper
+
+
+@receiver(scan_completed, dispatch_uid="rollout-scan-figures")
+@_guarded
+def on_scan_completed_count(sender, scan: ScanRun, **kwargs):
+    # Connected before the receiver below, whose recompute reads the figures (synced counts match).
+    # Failing here leaves the counting to the first page that needs the figures.
+    figures.on_completed(scan)
 
 
 @receiver(scan_completed, dispatch_uid="rollout-scan-completed")

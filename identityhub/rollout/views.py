@@ -1,36 +1,46 @@
+from collections import defaultdict
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
+from django.db.models import OuterRef, Prefetch, Subquery
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from identityhub.health.models import SyncSnapshot
+from identityhub.scans.models import ScanRun
 from identityhub.tenants.access import tenant_view
 from identityhub.tenants.models import Membership, Tenant
 
 from . import criteria, progress, roundtrip, score, webhooks
 from .forms import CheckpointForm, RoundTripForm, SignOffForm, WebhookForm
-from .models import Checkpoint, CriterionState, RolloutEvent, SignOff, State, TestGroupRoundTrip, Webhook
+from .models import (
+    Checkpoint,
+    CriterionState,
+    RolloutEvent,
+    SignOff,
+    State,
+    TestGroupRoundTrip,
+    Webhook,
+    WebhookDelivery,
+)
 
 TIMELINE = 60
 
 
-def _checkpoint(tenant) -> Checkpoint:
-    checkpoint = progress.checkpoint_of(tenant)
+def _checkpoint(tenant, scans=None, rows=None) -> Checkpoint:
+    # The portfolio loads each tenant's checkpoint with the tenant (select_related).
+    checkpoint = tenant.checkpoint if hasattr(tenant, "checkpoint") else progress.checkpoint_of(tenant)
     if checkpoint.computed_at is None:
         progress.recompute(tenant)
         checkpoint.refresh_from_db()
     # The figures shown are the findings as they are now (an Accept a second ago counts), the same
     # Finding.objects.open() every other page counts, not the stored ones of the last recompute.
-    checkpoint.open_blocking = score.open_blocking(tenant)
-    checkpoint.score = score.tenant_score(tenant)
+    checkpoint.open_blocking = score.open_blocking(tenant, rows)
+    checkpoint.score = score.tenant_score(tenant, scans, rows)
     return checkpoint
-
-
-def _health_is_demo(tenant) -> bool:
-    snapshot = criteria.Evidence(tenant, None).snapshot
-    return snapshot is not None and snapshot.is_demo
 
 
 def row_colour(checkpoint: Checkpoint) -> str:
@@ -44,12 +54,23 @@ def row_colour(checkpoint: Checkpoint) -> str:
 @require_GET
 @login_required
 def portfolio(request):
-    tenants = list(Tenant.objects.for_user(request.user))
+    # A few queries for any number of tenants: checkpoints with the tenants, whether the latest
+    # snapshot (pulled ones first, as criteria.Evidence.snapshot picks) is a demo one as a
+    # subquery, the current scans of every tenant at once.
+    latest_is_demo = SyncSnapshot.objects.filter(tenant=OuterRef("pk")).order_by("is_demo", "-taken")
+    tenants = list(
+        Tenant.objects.for_user(request.user)
+        .select_related("checkpoint")
+        .annotate(health_is_demo=Subquery(latest_is_demo.values("is_demo")[:1]))
+    )
+    scans = defaultdict(list)
+    for scan in ScanRun.objects.filter(tenant__in=tenants, is_current=True):
+        scans[scan.tenant_id].append(scan)
     roles = dict(Membership.objects.filter(user=request.user).values_list("tenant_id", "role"))
     now = timezone.now()
     rows = []
     for tenant in tenants:
-        checkpoint = _checkpoint(tenant)
+        checkpoint = _checkpoint(tenant, scans[tenant.pk])
         age = now - checkpoint.last_sync if checkpoint.last_sync else None
         rows.append(
             {
@@ -58,7 +79,7 @@ def portfolio(request):
                 "checkpoint": checkpoint,
                 "colour": row_colour(checkpoint),
                 "sync_age": criteria.age_text(age) if age is not None else None,
-                "health_is_demo": _health_is_demo(tenant),
+                "health_is_demo": bool(tenant.health_is_demo),
             }
         )
     return render(request, "rollout/portfolio.html", {"rows": rows})
@@ -99,9 +120,16 @@ def _steps(tenant, checkpoint):
 @require_GET
 @tenant_view("view")
 def rollout(request, tenant):
-    checkpoint = _checkpoint(tenant)
+    scans = score.current_scans(tenant)  # once, for the score, the forests' and the OUs' rows
+    figures = score.rollout_figures(tenant, scans)
+    checkpoint = _checkpoint(tenant, scans, figures["rows"])
     ev = criteria.Evidence(tenant, checkpoint)
     perms = request.tenant_permissions
+    forests = list(tenant.forests.defer("bind_password"))  # names for the round trip: no decryption
+    # Each hook's latest delivery, not every delivery it ever made (one query, a window per hook).
+    last_delivery = Prefetch("deliveries", WebhookDelivery.objects.all()[:1], to_attr="last_delivery")
+    hooks = Webhook.objects.filter(tenant=tenant).defer("secret").prefetch_related(last_delivery)
+    trips = TestGroupRoundTrip.objects.filter(tenant=tenant).select_related("forest", "requested_by")
     context = {
         "tenant": tenant,
         "checkpoint": checkpoint,
@@ -111,15 +139,16 @@ def rollout(request, tenant):
         "excepted": ev.excepted_blocking,
         "excepted_usage_location": ev.excepted_usage_location if checkpoint.ready_to_license else [],
         "health_is_demo": ev.snapshot is not None and ev.snapshot.is_demo,
-        "trips": TestGroupRoundTrip.objects.filter(tenant=tenant).select_related("forest", "requested_by")[:5],
-        "trip_form": RoundTripForm(tenant=tenant) if "edit" in perms else None,
+        "trips": trips.defer("forest__bind_password")[:5],
+        "trip_form": RoundTripForm(tenant=tenant, forests=forests) if "edit" in perms else None,
+        "forests_exist": bool(forests),
         "sign_off_form": SignOffForm() if "progress" in perms else None,
-        "forests": score.by_forest(tenant),
-        "ous": score.by_ou(tenant),
-        "rules": score.by_rule(tenant),
-        "burn_down": score.burn_down(tenant),
+        "forests": figures["forests"],
+        "ous": figures["ous"],
+        "rules": figures["rules"],
+        "burn_down": figures["burn_down"],
         "events": RolloutEvent.objects.filter(tenant=tenant).select_related("user")[:TIMELINE],
-        "webhooks": Webhook.objects.filter(tenant=tenant).prefetch_related("deliveries") if "webhooks" in perms else [],
+        "webhooks": hooks if "webhooks" in perms else [],
         "webhook_form": WebhookForm() if "webhooks" in perms else None,
     }
     return render(request, "rollout/rollout.html", context)
