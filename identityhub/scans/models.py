@@ -353,6 +353,9 @@ class Finding(models.Model):
             models.Index(
                 fields=["tenant", "severity", "rule", "id"], condition=Q(status="open"), name="finding_open_order"
             ),
+            # The same order over every status: an export of all findings (?status=all, half a million
+            # rows) streams in index order from its first row instead of sorting the table first.
+            models.Index(fields=["tenant", "severity", "rule", "id"], name="finding_order"),
             models.Index(
                 fields=["forest", "severity", "rule", "id"], condition=Q(status="open"), name="finding_open_forest"
             ),
