@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 from django.conf import settings
+from django.core.exceptions import EmptyResultSet, FullResultSet
 from django.db import IntegrityError, connection, connections, transaction
 from django.db.models import Count, Exists, F, OuterRef, Value
 from django.utils import timezone
@@ -774,8 +775,11 @@ def _update_changed_findings(scan: ScanRun, scope, staged, now) -> None:
         return f"{table}.{quote(model._meta.get_field(name).column)}"
 
     ours, theirs = (lambda name: column(Finding, target, name)), (lambda name: column(StagedFinding, source, name))
-    scope_where, scope_params = _where_of(scope)
-    staged_where, staged_params = _where_of(staged)
+    try:
+        scope_where, scope_params = _where_of(scope)
+        staged_where, staged_params = _where_of(staged)
+    except EmptyResultSet:  # e.g. a delta's scope of no finding: nothing to update
+        return
     # NULL suggestion: nothing to suggest. NULL and NULL are no change, NULL and a value are ("<>" says neither).
     differs = " OR ".join(
         [f"{theirs(name)} <> {ours(name)}" for name in _SEEN_VALUES]
@@ -809,9 +813,10 @@ def _where_of(queryset) -> tuple[str, list]:
     if sum(1 for alias in query.alias_map if query.alias_refcount[alias]) > 1 or query.is_sliced:
         raise ValueError(f"not a plain filter of one table: {query}")
     compiler = query.get_compiler(connection=connection)
-    if not query.where:
+    try:
+        sql, params = compiler.compile(query.where)
+    except FullResultSet:  # no filter at all
         return "1 = 1", []
-    sql, params = compiler.compile(query.where)
     return sql, list(params)
 
 
