@@ -188,3 +188,113 @@ def test_duplicate_details_do_not_depend_on_the_order_the_keys_come_in(forest):
     forward = details(keys)
     assert len(forward) == len(keys)
     assert details(list(reversed(keys))) == forward
+
+
+def test_a_rescan_rewrites_every_seen_column_that_changed_and_nothing_else(forest):
+    """The changed findings are updated in one UPDATE ... FROM the staged findings: each of
+    _SEEN_VALUES is copied (NULL and a value differ both ways), reopened findings open again, and
+    a finding whose values are the staged ones is not written."""
+    guids = [uuid.uuid4() for _ in range(60)]
+    scan_with(forest, directory(60, guids))
+    findings = Finding.objects.filter(forest=forest).order_by("pk")
+    expected = {f.pk: tuple(getattr(f, name) for name in pipeline._SEEN_VALUES) for f in findings}
+    with_suggestion = list(findings.filter(suggestion__isnull=False).values_list("pk", flat=True))
+    without = list(findings.filter(suggestion__isnull=True).values_list("pk", flat=True))
+    assert len(with_suggestion) > len(pipeline._SEEN_VALUES) + 2 and without
+    tampered = {}
+    for pk, name in zip(with_suggestion, pipeline._SEEN_VALUES, strict=False):
+        tampered[pk] = {name: "x"}
+    tampered[with_suggestion[len(pipeline._SEEN_VALUES)]] = {"suggestion": None}  # a value, then NULL
+    tampered[without[0]] = {"suggestion": "x"}  # NULL, then a value
+    reopened = with_suggestion[len(pipeline._SEEN_VALUES) + 1]
+    tampered[reopened] = {"status": Finding.Status.RESOLVED, "resolved_at": pipeline.timezone.now()}
+    for pk, values in tampered.items():
+        Finding.objects.filter(pk=pk).update(**values)
+    with statements_on_findings() as statements:
+        rescan = scan_with(forest, directory(60, guids))
+    assert rescan.status == "completed"
+    changed = [s for s in statements if s[0].lstrip().startswith(f'UPDATE "{FINDINGS_TABLE}" SET "dn"')]
+    assert len(changed) == 2  # the forest's findings, then its duplicates
+    assert all('FROM "scans_stagedfinding"' in sql for sql, _, _ in changed)
+    assert sum(rows for _, rows, _ in changed) == len(tampered)
+    assert updated_rows(statements) == len(tampered)
+    after = {f.pk: tuple(getattr(f, name) for name in pipeline._SEEN_VALUES) for f in findings}
+    assert after == expected
+    assert set(findings.filter(last_scan=rescan).values_list("pk", flat=True)) == set(tampered)
+    finding = Finding.objects.get(pk=reopened)
+    assert finding.status == Finding.Status.OPEN and finding.resolved_at is None
+
+
+@pytest.fixture
+def fabrikam(tenant):
+    from identityhub.tenants.models import Forest
+
+    return Forest.objects.create(
+        tenant=tenant, name="fabrikam.example", servers="127.0.0.12", base_dns="DC=fabrikam,DC=example", bind_user="x"
+    )
+
+
+def two_forests_with_clashes(forest, second_forest):
+    """Clashes inside one forest and across two, in every kind of key, and one object in both forests."""
+    both = uuid.uuid4()
+    first = [user(f"Pat{i}", upn="pat@acme.com" if i < 2 else None, mail=f"pat{i % 3}@acme.com",
+                  proxies=[f"SMTP:pat{i % 4}@acme.com", f"smtp:alias{i % 2}@acme.com"])
+             for i in range(12)]  # fmt: skip
+    first.append(user("Moved", mail="moved@acme.com", guid=both))
+    second = [user(f"Pat{i}", upn=f"PAT{i}@acme.com", mail=f"Pat{i % 5}@ACME.com") for i in range(8)]
+    second.append(user("Moved", mail="moved@acme.com", guid=both))
+    scan_with(forest, first)
+    return scan_with(second_forest, second)
+
+
+def test_the_duplicates_are_staged_as_grouping_every_key_in_python_stages_them(forest, fabrikam):
+    """recompute_duplicates reads the clashing keys and their objects in one streamed statement:
+    the same findings, details included, as grouping all the pictures' keys by value in Python
+    and staging each clashing group's keys (what it did in 500-value chunks)."""
+    from identityhub.scans.models import IdentityKey, ScanRun, StagedFinding
+
+    last = two_forests_with_clashes(forest, fabrikam)
+    assert last.status == "completed"
+    current = list(pipeline._current_scan_ids(forest.tenant_id))
+    keys = list(IdentityKey.objects.filter(scan__in=current))
+    holders: dict[tuple[str, str], set] = {}
+    for k in keys:
+        holders.setdefault((k.kind, k.value), set()).add(k.guid)
+    clashing = [k for k in keys if len(holders[(k.kind, k.value)]) > 1]
+    reference_scan = ScanRun.objects.create(tenant=forest.tenant, forest=forest)
+    pipeline._stage_duplicates(reference_scan, clashing)
+    fields = ("forest_id", "key", "guid", "dn", "object_class", "ou", "rule", "severity", "error", "attribute",
+              "value", "suggestion", "detail")  # fmt: skip
+    reference = sorted(StagedFinding.objects.filter(scan=reference_scan).values_list(*fields))
+    streamed = [f for pairs in pipeline._clashing_holders(current) for f in pipeline._clash_staged(last, pairs)]
+    assert sorted(tuple(getattr(f, name) for name in fields) for f in streamed) == reference
+    assert len({row[0] for row in reference}) == 2 and len(reference) >= 30
+    assert not [row for row in reference if "moved" in row[3].lower()]  # one object in two forests: no clash
+    # And what finalize merged is that: the open duplicate findings of both forests.
+    merged = Finding.objects.filter(forest__tenant=forest.tenant, rule__in=pipeline.DUPLICATE_RULES, status="open")
+    assert sorted(merged.exclude(rule="duplicate.objectguid").values_list(*fields)) == reference
+
+
+def test_the_clashing_keys_are_read_in_one_statement(forest, monkeypatch):
+    """Not the groups, then their keys 500 values at a time, then each chunk's objects: one statement
+    joins the clashing groups to their keys and objects (issue 18)."""
+    guids = [uuid.uuid4() for _ in range(200)]
+    scan_with(forest, directory(200, guids))
+    seen = []
+    recompute = pipeline.recompute_duplicates
+
+    def recording(scan, now):
+        def wrapper(execute, sql, params, many, context):
+            if sql.lstrip().startswith("SELECT") and ("scans_identitykey" in sql or "scans_directoryobject" in sql):
+                seen.append(sql)
+            return execute(sql, params, many, context)
+
+        with connection.execute_wrapper(wrapper):
+            return recompute(scan, now)
+
+    monkeypatch.setattr(pipeline, "recompute_duplicates", recording)
+    rescan = scan_with(forest, directory(200, guids))
+    assert rescan.status == "completed"
+    assert len(seen) == 1, seen
+    assert "GROUP BY" in seen[0] and "scans_directoryobject" in seen[0]
+    assert Finding.objects.filter(forest=forest, rule__in=pipeline.DUPLICATE_RULES, status="open").count() >= 40

@@ -15,13 +15,13 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 from django.conf import settings
+from django.core.exceptions import EmptyResultSet, FullResultSet
 from django.db import IntegrityError, connection, connections, transaction
-from django.db.models import Case, Count, Exists, F, OuterRef, Q, Subquery, Value, When
-from django.db.models.lookups import Exact, IsNull
+from django.db.models import Count, Exists, F, OuterRef, Value
 from django.utils import timezone
 
 from identityhub.lib import rules
@@ -751,15 +751,7 @@ def merge_findings(scan: ScanRun, scope, staged, now) -> None:
     refreshed (FindingQuerySet.with_seen); last_seen and last_scan tell when it last changed.
     """
     same = staged.filter(forest=OuterRef("forest"), key=OuterRef("key"))
-    # One EXISTS (a semi-join), not an OR of two: the reopened ones and those whose values differ.
-    changed = same.filter(_differs_from_finding() | Q(Exact(OuterRef("status"), Value(Finding.Status.RESOLVED))))
-    scope.filter(Exists(changed)).update(
-        last_seen=now,
-        last_scan=scan,
-        **{name: Subquery(same.values(name)[:1]) for name in _SEEN_VALUES},
-        status=Case(When(status=Finding.Status.RESOLVED, then=Value(Finding.Status.OPEN)), default=F("status")),
-        resolved_at=None,
-    )
+    _update_changed_findings(scan, scope, staged, now)
     _insert_new_findings(scan, staged, now)
     scope.unresolved().exclude(Exists(same)).update(status=Finding.Status.RESOLVED, resolved_at=now)
 
@@ -769,24 +761,63 @@ def merge_findings(scan: ScanRun, scope, staged, now) -> None:
 _SEEN_VALUES = ("dn", "ou", "suggestion", "detail", "severity", "error")
 
 
-def _differs_from_finding() -> Q:
-    """Inside a subquery on StagedFinding: this staged row's values differ from the outer finding's.
+def _update_changed_findings(scan: ScanRun, scope, staged, now) -> None:
+    """One UPDATE ... FROM `staged` of the findings in `scope` whose staged row differs or that reopen.
 
-    `suggestion` is NULL when there is nothing to suggest: NULL and NULL are no change, NULL and a
-    value are (SQL's `<>` says neither).
+    A join, not a correlated subquery per column: six of them per changed finding (one per
+    _SEEN_VALUES column, each probing the staged findings again) on top of the EXISTS. Both sides'
+    filters are the querysets' own WHERE, compiled on their unaliased tables.
     """
-    differs = Q()
-    for name in _SEEN_VALUES:
-        if name == "suggestion":
-            continue
-        differs |= ~Q(Exact(F(name), OuterRef(name)))
-    own, theirs = F("suggestion"), OuterRef("suggestion")
-    return (
-        differs
-        | ~Q(Exact(own, theirs))
-        | (Q(IsNull(own, True)) & Q(IsNull(theirs, False)))
-        | (Q(IsNull(own, False)) & Q(IsNull(theirs, True)))
+    quote = connection.ops.quote_name
+    target, source = quote(Finding._meta.db_table), quote(StagedFinding._meta.db_table)
+
+    def column(model, table: str, name: str) -> str:
+        return f"{table}.{quote(model._meta.get_field(name).column)}"
+
+    ours, theirs = (lambda name: column(Finding, target, name)), (lambda name: column(StagedFinding, source, name))
+    try:
+        scope_where, scope_params = _where_of(scope)
+        staged_where, staged_params = _where_of(staged)
+    except EmptyResultSet:  # e.g. a delta's scope of no finding: nothing to update
+        return
+    # NULL suggestion: nothing to suggest. NULL and NULL are no change, NULL and a value are ("<>" says neither).
+    differs = " OR ".join(
+        [f"{theirs(name)} <> {ours(name)}" for name in _SEEN_VALUES]
+        + [f"({theirs('suggestion')} IS NULL) <> ({ours('suggestion')} IS NULL)", f"{ours('status')} = %s"]
     )
+    assignments = ", ".join(
+        [f"{quote(Finding._meta.get_field(name).column)} = {theirs(name)}" for name in _SEEN_VALUES]
+        + [
+            f"{quote(Finding._meta.get_field('last_seen').column)} = %s",
+            f"{quote(Finding._meta.get_field('last_scan').column)} = %s",
+            f"{quote('status')} = CASE WHEN {ours('status')} = %s THEN %s ELSE {ours('status')} END",
+            f"{quote('resolved_at')} = NULL",
+        ]
+    )
+    resolved, reopened = Finding.Status.RESOLVED, Finding.Status.OPEN
+    sql = (
+        f"UPDATE {target} SET {assignments} FROM {source} "  # noqa: S608
+        f"WHERE {scope_where} AND {staged_where} AND {theirs('forest')} = {ours('forest')} "
+        f"AND {theirs('key')} = {ours('key')} AND ({differs})"
+    )
+    params = [now, scan.pk, resolved, reopened, *scope_params, *staged_params, resolved]
+    with connection.cursor() as cursor:
+        # Names come from the models' _meta; the values are parameters.
+        cursor.execute(sql, params)
+
+
+def _where_of(queryset) -> tuple[str, list]:
+    """The WHERE of a filter-only queryset on one table, its columns named by the table (no alias)."""
+    query = queryset.query
+    # A filter on a foreign key leaves an unused join (refcount 0) in alias_map: no join in the SQL.
+    if sum(1 for alias in query.alias_map if query.alias_refcount[alias]) > 1 or query.is_sliced:
+        raise ValueError(f"not a plain filter of one table: {query}")
+    compiler = query.get_compiler(connection=connection)
+    try:
+        sql, params = compiler.compile(query.where)
+    except FullResultSet:  # no filter at all
+        return "1 = 1", []
+    return sql, list(params)
 
 
 # The columns a new finding copies from its staged row, in the INSERT's order.
@@ -842,18 +873,13 @@ def recompute_duplicates(scan: ScanRun, now) -> None:
     from identityhub.tenants.models import Forest
 
     current = list(_current_scan_ids(scan.tenant_id))
-    groups = (
-        IdentityKey.objects.filter(scan__in=current)
-        .values("kind", "value")
-        .annotate(holders=Count("guid", distinct=True))
-        .filter(holders__gt=1)
-        .values_list("kind", "value")
-    )
-    clashing = set(groups)
-    values = sorted({value for _, value in clashing})
-    for start in range(0, len(values), 500):
-        keys = IdentityKey.objects.filter(scan__in=current, value__in=values[start : start + 500])
-        _stage_duplicates(scan, [k for k in keys if (k.kind, k.value) in clashing])
+    staged: list[StagedFinding] = []
+    for pairs in _clashing_holders(current):
+        staged += _clash_staged(scan, pairs)
+        if len(staged) >= BATCH:
+            StagedFinding.objects.bulk_create(staged, batch_size=BATCH)
+            staged = []
+    StagedFinding.objects.bulk_create(staged, batch_size=BATCH)
     _stage_objects_in_two_forests(scan, current)
     # The duplicates were staged after finalize's ANALYZE (and on a first scan, the findings just
     # merged too): planned on those figures, the merge took 17,066 staged rows for 1 and probed
@@ -866,30 +892,103 @@ def recompute_duplicates(scan: ScanRun, now) -> None:
     merge_findings(scan, scope, StagedFinding.objects.filter(scan=scan, rule__in=DUPLICATE_RULES), now)
 
 
+def _clashing_holders(current: list[int]) -> Iterator[list[tuple[IdentityKey, DirectoryObject]]]:
+    """Per (kind, value) that two or more objects hold in the pictures `current`: its keys, each
+    with the object holding it.
+
+    One statement, streamed in (kind, value) order: the clashing groups (a GROUP BY over the
+    pictures' keys) joined back to their keys and objects. Reading the groups into Python and then
+    their keys 500 values at a time, and their objects once more per chunk, was finalize's longest
+    step at a million objects (issue 18); tests/test_scan_scale.py asserts the plan.
+    """
+    if not current:
+        return
+    quote = connection.ops.quote_name
+    keys, objects = quote(IdentityKey._meta.db_table), quote(DirectoryObject._meta.db_table)
+    key_columns = ("scan_id", "forest_id", "guid", "kind", "value", "attribute", "raw")
+    object_columns = ("dn", "object_class", "ou")
+    selected = [f"k.{quote(c)}" for c in key_columns] + [f"o.{quote(c)}" for c in object_columns]
+    in_current = ", ".join(["%s"] * len(current))
+    kind, value, guid, scan_id = quote("kind"), quote("value"), quote("guid"), quote("scan_id")
+    # Names come from the models' _meta; the scans are parameters. The groups are a subquery the
+    # keys join (COUNT(DISTINCT) is no window function), counted over the distinct (kind, value,
+    # guid): COUNT(DISTINCT guid) sorts every key by value (15 s for 1.17 M keys at 200,000
+    # objects), two hash aggregates do not (8 s).
+    sql = (
+        f"SELECT {', '.join(selected)} FROM {keys} k "  # noqa: S608
+        f"JOIN (SELECT {kind}, {value} FROM (SELECT DISTINCT {kind}, {value}, {guid} FROM {keys} "
+        f"WHERE {scan_id} IN ({in_current})) held GROUP BY {kind}, {value} HAVING COUNT(*) > 1) c "
+        f"ON c.{kind} = k.{kind} AND c.{value} = k.{value} "
+        f"JOIN {objects} o ON o.{scan_id} = k.{scan_id} AND o.{guid} = k.{guid} "
+        f"WHERE k.{scan_id} IN ({in_current}) ORDER BY k.{kind}, k.{value}"
+    )
+    guid_field = IdentityKey._meta.get_field("guid")
+    group: list[tuple[IdentityKey, DirectoryObject]] = []
+    with _serial_plan(), connection.chunked_cursor() as cursor:
+        cursor.execute(sql, [*current, *current])
+        while rows := cursor.fetchmany(BATCH):
+            for row in rows:
+                guid_value = guid_field.to_python(row[2])
+                key = IdentityKey(**dict(zip(key_columns, row[:7], strict=True)))
+                key.guid = guid_value
+                obj = DirectoryObject(scan_id=row[0], forest_id=row[1], guid=guid_value, dn=row[7],
+                                      object_class=row[8], ou=row[9])  # fmt: skip
+                if group and (group[0][0].kind, group[0][0].value) != (key.kind, key.value):
+                    yield group
+                    group = []
+                group.append((key, obj))
+    if group:
+        yield group
+
+
+@contextmanager
+def _serial_plan():
+    """PostgreSQL, the statement planned inside: no parallel workers. Each worker of a parallel hash
+    join builds its own copy of the grouped keys: the whole GROUP BY three times over (EXPLAIN
+    ANALYZE at 200,000 objects: loops=3), on a machine whose cores the scan workers share."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL max_parallel_workers_per_gather = DEFAULT")
+
+
 def _stage_duplicates(scan: ScanRun, keys: list[IdentityKey]) -> None:
+    """Stage the duplicate findings of `keys` (every key of each clashing value, a delta's few)."""
     objects = {
         (o.scan_id, o.guid): o
         for o in DirectoryObject.objects.filter(
             scan__in={k.scan_id for k in keys}, guid__in={k.guid for k in keys}
         ).only("scan_id", "guid", "dn", "object_class", "ou")
     }
-    by_value: dict[tuple[str, str], list[tuple[Holder, IdentityKey]]] = {}
+    by_value: dict[tuple[str, str], list[tuple[IdentityKey, DirectoryObject]]] = {}
+    for k in keys:
+        by_value.setdefault((k.kind, k.value), []).append((k, objects[(k.scan_id, k.guid)]))
+    staged = [finding for pairs in by_value.values() for finding in _clash_staged(scan, pairs)]
+    StagedFinding.objects.bulk_create(staged, batch_size=BATCH)
+
+
+def _clash_staged(scan: ScanRun, pairs: list[tuple[IdentityKey, DirectoryObject]]) -> list[StagedFinding]:
+    """The staged findings of one clashing (kind, value): `pairs` are its keys and their objects."""
     # In a fixed order, not the table's: each detail names the other holders in this order, and a
     # detail that changed with the rows' order would rewrite every duplicate finding each rescan.
-    for k in sorted(keys, key=lambda k: (k.kind, k.value, str(k.guid), k.forest_id, k.attribute, k.raw)):
-        obj = objects[(k.scan_id, k.guid)]
-        holder = Holder(k.guid, obj.dn, obj.object_class, k.attribute, k.raw)
-        by_value.setdefault((k.kind, k.value), []).append((holder, k))
+    pairs = sorted(pairs, key=lambda pair: (str(pair[0].guid), pair[0].forest_id, pair[0].attribute, pair[0].raw))
+    kind, value = pairs[0][0].kind, pairs[0][0].value
+    holders = [Holder(k.guid, obj.dn, obj.object_class, k.attribute, k.raw) for k, obj in pairs]
+    pair_of_holder = {id(holder): pair for holder, pair in zip(holders, pairs, strict=True)}
     staged = []
-    for (kind, value), pairs in by_value.items():
-        key_of_holder = {id(holder): k for holder, k in pairs}
-        # Every holder's finding names the others and what resiliency does on its side (one rule module).
-        for holder, code, detail in clash_findings(kind, value, [holder for holder, _ in pairs]):
-            k = key_of_holder[id(holder)]
-            finding = finding_on_key(scan.pk, k, objects[(k.scan_id, k.guid)], code)
-            finding.detail = detail
-            staged.append(finding)
-    StagedFinding.objects.bulk_create(staged, batch_size=BATCH)
+    # Every holder's finding names the others and what resiliency does on its side (one rule module).
+    for holder, code, detail in clash_findings(kind, value, holders):
+        k, obj = pair_of_holder[id(holder)]
+        finding = finding_on_key(scan.pk, k, obj, code)
+        finding.detail = detail
+        staged.append(finding)
+    return staged
 
 
 def _stage_objects_in_two_forests(scan: ScanRun, current: list[int]) -> None:
