@@ -12,7 +12,7 @@ import pytest
 from django.urls import reverse
 
 from identityhub.lib.entry import Entry
-from identityhub.scans import pipeline
+from identityhub.scans import counts, pipeline
 from identityhub.scans.models import Finding, ScanRun
 from identityhub.tenants.models import Forest
 
@@ -155,13 +155,11 @@ def test_each_status_gets_its_buttons_and_a_reverted_fix_its_badge(client, perso
 def test_the_buttons_are_the_ones_the_inline_actions_swap_in(client, personas, listed):
     """One source for the action buttons: the list's cell is what Cancel of an inline form brings back."""
     client.force_login(personas["admin"])
-    body = client.get("/t/acme/findings/?status=all").content.decode()
     Finding.objects.filter(rule="upn.character").update(status=Finding.Status.ACCEPTED)
     for finding in Finding.objects.all():
         listed_again = client.get("/t/acme/findings/?status=all").content.decode()
         alone = client.get(reverse("finding-actions", args=["acme", finding.pk])).content.decode()
         assert actions_of(listed_again, finding) == actions_of(alone, finding), finding.rule
-    assert body
 
 
 def test_cells_escape_what_the_directory_holds(client, personas, listed):
@@ -177,6 +175,7 @@ def test_cells_escape_what_the_directory_holds(client, personas, listed):
     assert '<td class="col-suggestion">—</td>' in row
     cy = Finding.objects.get(rule="mail.topleveldomain")
     Finding.objects.filter(pk=cy.pk).update(suggestion=None, value="")
+    counts.changed(cy.tenant_id)  # a bulk write tells the cached rows (and counts), as remediation's do
     row = row_of(client.get("/t/acme/findings/").content.decode(), cy)
     assert '<td class="col-suggestion">—</td>' in row and '<td class="col-value">—</td>' in row
 
@@ -192,3 +191,94 @@ def test_a_second_forest_adds_the_forest_column(client, personas, listed):
     row = row_of(body, dee)
     assert cells(row) == with_forest
     assert '<td class="col-forest">fabrikam.example</td>' in row
+
+
+def full_reads(captured) -> list[str]:
+    """The queries that read a page's findings in full (joined to their forest), not only their ids."""
+    return [q["sql"] for q in captured.captured_queries if 'JOIN "tenants_forest"' in q["sql"]]
+
+
+def test_cached_rows_follow_each_change_of_the_findings(client, personas, forest):
+    """The rows of a page are kept per version of the tenant's findings: an accept, a fix re-read from
+    AD and a rescan each show on the next render; a viewer never gets an admin's buttons."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from identityhub.remediation import actions
+    from identityhub.remediation.recheck import refresh_object
+
+    guids = {name: uuid.uuid4() for name in ("Ann", "Bob", "Cy")}
+
+    def people(**fixed):
+        upns = {"Ann": "ann@corp.local", "Bob": "bob smith@acme.com", "Cy": "cy@acme.com", **fixed}
+        return [entry(name, upns[name], objectguid=[guids[name].bytes_le]) for name in guids]
+
+    first = scan(forest, people())
+    assert first.status == "completed"
+    url = "/t/acme/findings/?status=all"
+    client.force_login(personas["admin"])
+    ann = Finding.objects.get(rule="upn.topleveldomain")
+    bob = Finding.objects.get(rule="upn.character")
+    assert ">Accept</button>" in row_of(client.get(url).content.decode(), bob)
+    with CaptureQueriesContext(connection) as captured:
+        assert ">Accept</button>" in row_of(client.get(url).content.decode(), bob)
+    assert not full_reads(captured), "a second render of the same rows read them again"
+
+    actions.accept(bob, personas["admin"])
+    row = row_of(client.get(url).content.decode(), bob)
+    assert f'<span id="status-{bob.pk}">Accepted</span>' in row and ">Accept</button>" not in row
+
+    fixed = entry("Ann", "ann@acme.com", objectguid=[guids["Ann"].bytes_le])  # as a fix left it in AD
+    refresh_object(forest, fixed, guids["Ann"])
+    row = row_of(client.get(url).content.decode(), ann)
+    assert f'<span id="status-{ann.pk}">Resolved</span>' in row and "<button" not in row
+
+    client.force_login(personas["auditor"])
+    body = client.get(url).content.decode()
+    assert "finding-actions" not in body and 'name="select"' not in body
+
+    scan(forest, people(Bob="bob.smith@acme.com"))  # the rescan finds Bob's UPN fixed
+    row = row_of(client.get(url).content.decode(), bob)
+    assert f'<span id="status-{bob.pk}">Resolved</span>' in row
+
+
+def test_rows_are_not_kept_without_a_shared_cache(client, personas, listed, settings):
+    """`make run` (no Redis): a scan in the worker process could not tell the web process's memory."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(personas["admin"])
+    client.get("/t/acme/findings/")
+    with CaptureQueriesContext(connection) as captured:
+        client.get("/t/acme/findings/")
+    assert full_reads(captured)
+
+
+def test_the_list_sorted_by_value_reads_its_index_not_a_sort_of_every_finding(client, personas, listed):
+    """On PostgreSQL the page of `?sort=value` comes from finding_open_value in order: an Incremental
+    Sort orders only the values that share their first characters, never a Sort of every open finding."""
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "postgresql":
+        pytest.skip("a PostgreSQL plan")
+    model = Finding.objects.get(rule="upn.topleveldomain")
+    many = []
+    for i in range(3000):  # enough open findings that reading all of them to sort would cost more
+        model.pk, model.key, model.value = None, f"k{i}", f"user{i * 7919 % 3000:04}@corp.local"
+        many.append(Finding(**{f.attname: getattr(model, f.attname) for f in Finding._meta.concrete_fields}))
+    Finding.objects.bulk_create(many)
+    client.force_login(personas["admin"])
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get("/t/acme/findings/?sort=value").status_code == 200
+    ids = 'SELECT "scans_finding"."id" AS "pk" FROM'  # the page's ids; the rows are then read by id
+    ordered = [q["sql"] for q in captured.captured_queries if q["sql"].startswith(ids) and "ORDER BY LEFT(" in q["sql"]]
+    assert len(ordered) == 1, ordered
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("ANALYZE scans_finding")
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a few rows here: as at a million, no table scan
+        cursor.execute("EXPLAIN " + ordered[0])
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "finding_open_value" in plan, plan
+    assert "Incremental Sort" in plan and not re.search(r"^\s*(->\s+)?Sort\s+\(", plan, re.M), plan

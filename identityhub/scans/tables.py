@@ -4,8 +4,7 @@ import django_tables2 as tables
 from django.db.models import F
 from django.db.models.functions import Left
 from django.urls import reverse
-from django.utils import timezone
-from django.utils.functional import cached_property
+from django.utils import timezone, translation
 from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
@@ -13,6 +12,7 @@ from identityhub.lib import rules
 from identityhub.remediation.buttons import ActionUrls, finding_buttons
 from identityhub.tenants.templatetags.ui import soft_breaks, when_short
 
+from . import counts, holders
 from .models import VALUE_SORT_PREFIX, Finding
 from .names import object_name, parent_path
 
@@ -88,10 +88,12 @@ class FindingTable(tables.Table):
         # The header and the pager as every table's; the rows from rows_html.
         template_name = "scans/finding_table.html"
 
-    def __init__(self, *args, holders=None, tenant=None, **kwargs):
+    def __init__(self, *args, tenant=None, forest_names=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.holders = holders or {}  # finding pk -> other holders of a duplicate value (holders.py)
         self.tenant = tenant  # whose URLs the rows link to (rows_html)
+        self.forest_names = list(forest_names)  # the tenant's forests: a renamed one shows in the rows
+        self.holders = {}  # finding pk -> other holders of a duplicate value (holders.py), per page
+        self.page_ids: list[int] = []
 
     def order_value(self, queryset, is_descending):
         """By value: the first characters from the index finding_open_value, the full value (then the
@@ -99,24 +101,44 @@ class FindingTable(tables.Table):
         keys = (Left("value", VALUE_SORT_PREFIX), F("value"))
         return queryset.order_by(*(key.desc() if is_descending else key.asc() for key in keys)), True
 
-    @cached_property
-    def records(self) -> list:
-        """The page's findings, read in two steps: the page's ids in the list's order (an index scan,
-        however deep the page: OFFSET skips index entries, not joined rows with their `seen`
-        subquery), then those rows in full. One query more than a plain slice; page 500 no longer
-        costs 500 pages of joins (issue 18)."""
-        queryset = self.data.data
+    def load_page(self) -> list[int]:
+        """The page's finding ids, in the list's order, from the ORDER BY alone: an index scan however
+        deep the page (OFFSET skips index entries, not joined rows with their `seen` subquery). The
+        rows themselves are read only when the page's rows are not cached (rows_html)."""
         per_page = self.paginator.per_page
         start = (self.page.number - 1) * per_page
-        ids = list(queryset.values_list("pk", flat=True)[start : start + per_page])
-        rows = {finding.pk: finding for finding in queryset.filter(pk__in=ids)} if ids else {}
-        records = [rows[pk] for pk in ids if pk in rows]
-        # The page holds these rows: `{% if table.page %}` takes its length, which would otherwise
-        # run the plain slice (every skipped row joined) as a third query.
-        self.page.object_list = records
-        return records
+        self.page_ids = list(self.data.data.values_list("pk", flat=True)[start : start + per_page])
+        # The page holds these: `{% if table.page %}` takes its length, which would otherwise run the
+        # plain slice (every skipped row joined) as another query.
+        self.page.object_list = self.page_ids
+        return self.page_ids
+
+    def read_records(self) -> list:
+        """The page's findings in full, in the page's order."""
+        rows = {finding.pk: finding for finding in self.data.data.filter(pk__in=self.page_ids)}
+        return [rows[pk] for pk in self.page_ids if pk in rows]
 
     def rows_html(self) -> SafeString:
+        """The page's rows: built once per version of the tenant's findings (counts.cached: every write
+        to them moves the version; no caching without a shared cache), for this page of ids and
+        everything else the rows show: the columns (a viewer gets no checkboxes nor buttons), the
+        tenant's URL and forests' names, the time zone, language and today's date (the times show
+        "14:05" today, "29 Nov" before)."""
+        if not self.page_ids:
+            return format_html('<tr><td colspan="{}">{}</td></tr>', len(self.columns), self.empty_text)
+        key = (
+            "finding-rows",
+            self.page_ids,
+            [column.name for column in self.columns],
+            self.tenant.slug,
+            self.forest_names,
+            timezone.get_current_timezone_name(),
+            timezone.localdate().isoformat(),
+            translation.get_language(),
+        )
+        return mark_safe(counts.cached(self.tenant, repr(key), self.build_rows))  # noqa: S308 - built by build_rows
+
+    def build_rows(self) -> SafeString:
         """The page's rows, built in one pass.
 
         django-tables2 renders a row through a BoundRow, an accessor and a render_* call per cell, and
@@ -124,9 +146,8 @@ class FindingTable(tables.Table):
         (issue 18). Here each visible column contributes its cell_* method, the URLs are reversed once
         per page, and the output is what the per-cell rendering gave: the same cells, ids, classes and
         attributes (tests/test_finding_rows.py)."""
-        records = self.records
-        if not records:
-            return format_html('<tr><td colspan="{}">{}</td></tr>', len(self.columns), self.empty_text)
+        records = self.read_records()
+        self.holders = holders.other_holders(records, self.tenant)
         cells = [(column.attrs["td"].as_html(), getattr(self, f"cell_{column.name}")) for column in self.columns]
         self._page = _PageContext(self.tenant.slug)
         rows = []

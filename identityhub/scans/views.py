@@ -39,13 +39,14 @@ def finding_list(request, tenant):
     findings = filterset.qs
     can_edit = "edit" in request.tenant_permissions
     hidden = () if can_edit else ("select", "actions")
-    if tenant.forests.count() < 2:
+    forests = list(tenant.forests.order_by("pk").values_list("name", flat=True))
+    if len(forests) < 2:
         hidden += ("forest",)  # one forest: the column would repeat its name on every row
-    table = FindingTable(findings, exclude=hidden, tenant=tenant)
+    table = FindingTable(findings, exclude=hidden, tenant=tenant, forest_names=forests)
     rule_counts = _rule_counts(request, tenant)
     # The pager's total is the chips' sum: the same filter, counted once per change of the findings.
     paging.paginate(request, table, count=sum(row["n"] for row in rule_counts))
-    table.holders = holders.other_holders(table.records, tenant)
+    table.load_page()
     context = {
         "tenant": tenant,
         "filter": filterset,
