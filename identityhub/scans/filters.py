@@ -1,8 +1,8 @@
 import django_filters
-from django import forms
 from django.db.models import Q
 
 from identityhub.lib import rules
+from identityhub.widgets import LeanSelect
 
 from .models import Finding, Severity
 
@@ -18,22 +18,24 @@ class FindingFilter(django_filters.FilterSet):
         choices=[*Finding.Status.choices, (UNRESOLVED, "Not resolved (open, accepted, excepted)")],
         method="by_status",
         empty_label="Any status",
+        widget=LeanSelect,
     )
-    severity = django_filters.ChoiceFilter(choices=Severity.choices)
+    severity = django_filters.ChoiceFilter(choices=Severity.choices, widget=LeanSelect)
     rule = django_filters.ChoiceFilter(
         label="Problem",
         choices=sorted(((code, f"{rule.title} ({code})") for code, rule in rules.RULES.items()), key=lambda c: c[1]),
+        widget=LeanSelect,  # ~100 options on every request of the list: not a template each (issue 18)
     )
-    error = django_filters.ChoiceFilter(choices=[(e, e) for e in ERROR_TYPES], label="Error type")
+    error = django_filters.ChoiceFilter(choices=[(e, e) for e in ERROR_TYPES], label="Error type", widget=LeanSelect)
     attribute = django_filters.CharFilter(lookup_expr="iexact")
-    forest = django_filters.ModelChoiceFilter(queryset=None)
+    forest = django_filters.ModelChoiceFilter(queryset=None, widget=LeanSelect)
     ou = django_filters.CharFilter(method="in_ou", label="OU")
     reverted = django_filters.BooleanFilter(
         field_name="reverted_fixes", lookup_expr="isnull", exclude=True, label="Fix undone in AD", distinct=True,
-        widget=forms.Select(choices=[("", "Any"), ("true", "Yes"), ("false", "No")]),  # not "Unknown"
+        widget=LeanSelect(choices=[("", "Any"), ("true", "Yes"), ("false", "No")]),  # not "Unknown"
     )  # fmt: skip
     object_class = django_filters.ChoiceFilter(
-        choices=[(c, c) for c in ("user", "inetOrgPerson", "contact", "group")], label="Class"
+        choices=[(c, c) for c in ("user", "inetOrgPerson", "contact", "group")], label="Class", widget=LeanSelect
     )
 
     class Meta:
@@ -46,7 +48,7 @@ class FindingFilter(django_filters.FilterSet):
             data = data.copy()
             data["status"] = Finding.Status.OPEN
         super().__init__(data, *args, **kwargs)
-        self.filters["forest"].queryset = tenant.forests.all()
+        self.filters["forest"].queryset = tenant.forests.defer("bind_password")  # named, not decrypted
 
     def search(self, queryset, name, value):
         return queryset.filter(Q(dn__icontains=value) | Q(value__icontains=value) | Q(suggestion__icontains=value))

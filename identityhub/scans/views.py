@@ -30,20 +30,23 @@ def finding_list(request, tenant):
     queryset = (
         Finding.objects.filter(tenant=tenant)
         .with_seen()
-        .select_related("forest", "tenant")
+        # The forest for its name; not its bind password, which would be decrypted (Fernet) for every row.
+        .select_related("forest")
+        .defer("forest__bind_password")
         .prefetch_related("reverted_fixes")
     )
     filterset = FindingFilter(request.GET, queryset=queryset, tenant=tenant)
     findings = filterset.qs
     can_edit = "edit" in request.tenant_permissions
     hidden = () if can_edit else ("select", "actions")
-    if tenant.forests.count() < 2:
+    forests = list(tenant.forests.order_by("pk").values_list("name", flat=True))
+    if len(forests) < 2:
         hidden += ("forest",)  # one forest: the column would repeat its name on every row
-    table = FindingTable(findings, exclude=hidden)
+    table = FindingTable(findings, exclude=hidden, tenant=tenant, forest_names=forests)
     rule_counts = _rule_counts(request, tenant)
     # The pager's total is the chips' sum: the same filter, counted once per change of the findings.
     paging.paginate(request, table, count=sum(row["n"] for row in rule_counts))
-    table.holders = holders.other_holders([row.record for row in table.paginated_rows], tenant)
+    table.load_page()
     context = {
         "tenant": tenant,
         "filter": filterset,
