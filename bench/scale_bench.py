@@ -71,7 +71,10 @@ class StepTimer:
     def installed(self):
         from identityhub.scans import pipeline
 
-        originals = {name: getattr(pipeline, name) for name in (*FINALIZE_STEPS, "finalize", "prune_snapshots")}
+        originals = {
+            name: getattr(pipeline, name)
+            for name in (*FINALIZE_STEPS, "finalize", "prune_snapshots", "vacuum_findings")
+        }
 
         def timed(name, function):
             def wrapper(*args, **kwargs):
@@ -155,6 +158,7 @@ def upload_scan(forest, user, export: Path, label: str):
     status = getattr(scan, "status", "missing")
     print(f"  {label}: {status} in {seconds:.1f} s; read and check {read:.1f} s, finalize {finalize:.1f} s "
           f"({steps}); prune {timer.seconds.get('prune_snapshots', 0.0):.1f} s; "
+          f"vacuum of the findings after the commit {timer.seconds.get('vacuum_findings', 0.0):.1f} s; "
           f"{getattr(scan, 'findings_count', 0):,} open findings; {findings_written(scan)}")  # fmt: skip
     ok = status == "completed" and finalize <= read
     return scan, ok, {"seconds": seconds, "read": read, "finalize": finalize}

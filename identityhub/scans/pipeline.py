@@ -477,6 +477,21 @@ def complete(scan: ScanRun, *, read: int, in_scope: int, exclusions: Counter, ti
     total = timings.get("read_and_check", 0) + time.monotonic() - started
     ScanRun.objects.filter(pk=scan.pk).update(timings={**timings, "total": round(total, 3)})
     prune_snapshots(scan.forest)
+    vacuum_findings()
+
+
+def vacuum_findings() -> None:
+    """PostgreSQL, after the scan committed: VACUUM (ANALYZE) the findings table it rewrote.
+
+    The findings list reads a page's ids from its index alone (index-only), which skips the table
+    only for pages the visibility map marks all-visible, and only VACUUM marks them. Left to
+    autovacuum (off on some servers, late on a busy one), a deep page visited every skipped row in
+    the table: page 500 took 48-80 ms instead of 3 ms at 100,000 objects (issue 18). Reads only what
+    changed since the last VACUUM; nothing to do inside a transaction (VACUUM cannot run there)."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM (ANALYZE) {connection.ops.quote_name(Finding._meta.db_table)}")  # noqa: S608
 
 
 # ---------------------------------------------------------------------------
