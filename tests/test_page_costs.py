@@ -1,14 +1,18 @@
-"""Issue 18: what the change log and the object page read per request, beyond what they show.
+"""Issue 18: what the change log, the object page and the health page read per request, beyond what they show.
 
 Both pages name a forest; neither needs its bind password, which the database holds encrypted and
 Django decrypts for every row that carries it (a join per finding, per change). A count of the
 planned changes, asked by every change log request, is answered from an index of those alone.
 """
 
+from datetime import timedelta
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
+from identityhub.health import matching
 from identityhub.remediation import planned
 from identityhub.remediation.models import Change
 
@@ -62,3 +66,19 @@ def test_the_planned_changes_are_counted_from_their_own_index(data, forest):
         cursor.execute(f"EXPLAIN SELECT COUNT(*) FROM ({sql}) AS planned", params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "change_planned" in plan, plan
+
+
+def test_a_warm_health_page_does_not_count_the_findings(client, personas, data):
+    """Collisions, awaiting sync, verified clean: counted once per change of the findings, and a
+    pull that verifies a fix is such a change."""
+    client.force_login(personas["auditor"])
+    tenant, resolved = data["scan"].tenant, data["findings"]["resolved"]
+    body = client.get("/t/acme/health/").content.decode()
+    assert "1 fixed, awaiting sync" in body and "0 verified clean" in body
+    sql = sql_of(client, "/t/acme/health/")
+    assert not [s for s in sql if "scans_finding" in s and "COUNT(" in s.upper()], sql
+
+    later = timezone.now() + timedelta(minutes=1)
+    assert matching.verify_fixed(tenant, later, {("anchor", matching.anchor_of(resolved.guid))}, [], later) == 1
+    body = client.get("/t/acme/health/").content.decode()
+    assert "0 fixed, awaiting sync" in body and "1 verified clean" in body
