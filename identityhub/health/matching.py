@@ -298,4 +298,6 @@ def verify_fixed(tenant, last_sync, synced_clean_identities, errors: list[Provis
     for forest_id, guids in arrived.items():
         for chunk in _chunks(guids):
             verified += pending.filter(forest_id=forest_id, guid__in=chunk).update(verified_at=now)
+    if verified:
+        counts.changed(tenant.pk)  # "awaiting sync" and "verified clean" moved
     return verified

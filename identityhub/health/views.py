@@ -10,6 +10,7 @@ from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefre
 
 from identityhub import paging
 from identityhub.lib import graph
+from identityhub.scans import counts
 from identityhub.scans.models import Finding
 from identityhub.tenants.access import tenant_view
 
@@ -55,7 +56,6 @@ def health(request, tenant):
         return render(request, "health/health.html#errors", context)
     now = timezone.now()
     resolved = Finding.objects.filter(tenant=tenant, status=Finding.Status.RESOLVED)
-    verified = Q(verified_at__isnull=False, verified_at__gte=F("resolved_at"))
     connection = GraphConnection.objects.filter(tenant=tenant).first()
     context.update(
         latest_pull=latest_pull,
@@ -69,14 +69,29 @@ def health(request, tenant):
         ],
         licence_code=request.GET.get("licence_code", ""),
         trend=trend(tenant),
-        collisions=Finding.objects.filter(tenant=tenant, rule=COLLISION_RULE).open().count(),
-        awaiting_sync=resolved.exclude(verified).count(),
-        verified_clean=resolved.filter(verified).count(),
+        **finding_counts(tenant),
         recently_resolved=resolved.order_by("-resolved_at")[:15],
         # Also when no pull ever succeeded: the errors of the attempts are what an admin needs then.
         recent_pulls=HealthPull.objects.filter(tenant=tenant).select_related("triggered_by")[:RECENT_PULLS],
     )
     return render(request, "health/health.html", context)
+
+
+def finding_counts(tenant) -> dict[str, int]:
+    """The page's counts of findings: open cloud collisions, and resolved ones awaiting sync or verified
+    clean. Resolved findings pile up with every fix, so counted once per change of the tenant's findings
+    (counts.cached; a pull that verifies fixes is one), not on every request."""
+
+    def compute():
+        resolved = Finding.objects.filter(tenant=tenant, status=Finding.Status.RESOLVED)
+        verified = Q(verified_at__isnull=False, verified_at__gte=F("resolved_at"))
+        return {
+            "collisions": Finding.objects.filter(tenant=tenant, rule=COLLISION_RULE).open().count(),
+            "awaiting_sync": resolved.exclude(verified).count(),
+            "verified_clean": resolved.filter(verified).count(),
+        }
+
+    return counts.cached(tenant, "health:collisions-awaiting-verified", compute)
 
 
 def _escrows(cloud_sync: dict) -> int:

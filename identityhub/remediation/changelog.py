@@ -19,6 +19,7 @@ from django_tables2 import RequestConfig
 
 from identityhub import badinput, paging
 from identityhub.tenants.access import tenant_view
+from identityhub.tenants.models import Forest
 
 from . import actions, exceptions, exports, planned
 from .filters import ChangeFilter, WaiverFilter
@@ -33,7 +34,11 @@ WRITTEN = (Change.Result.APPLIED, Change.Result.REVERTED)
 
 
 def _filtered(request, tenant) -> ChangeFilter:
-    queryset = Change.objects.filter(tenant=tenant).select_related("tenant", "forest", "requested_by", "approved_by")
+    queryset = (
+        Change.objects.filter(tenant=tenant)
+        .select_related("tenant", "forest", "requested_by", "approved_by")
+        .defer(*(f"forest__{name}" for name in Forest.CONNECTION_SECRETS))  # rows name the forest, no more
+    )
     return ChangeFilter(request.GET, queryset=queryset, tenant=tenant)
 
 

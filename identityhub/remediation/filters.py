@@ -31,7 +31,7 @@ class ChangeFilter(django_filters.FilterSet):
 
     def __init__(self, data=None, *args, tenant, **kwargs):
         super().__init__(data, *args, **kwargs)
-        self.filters["forest"].queryset = tenant.forests.all()
+        self.filters["forest"].queryset = tenant.forests.without_secrets()
         # Members of the tenant, and anyone who ever requested one of its changes (a former member).
         requesters = Change.objects.filter(tenant=tenant).values("requested_by")
         users = get_user_model().objects.filter(Q(memberships__tenant=tenant) | Q(pk__in=requesters))

@@ -119,7 +119,13 @@ class Change(models.Model):
 
     class Meta:
         ordering = ["-created", "-pk"]
-        indexes = [models.Index(fields=["tenant", "created"]), models.Index(fields=["forest", "guid", "attribute"])]
+        indexes = [
+            models.Index(fields=["tenant", "created"]),
+            models.Index(fields=["forest", "guid", "attribute"]),
+            # The change log counts the planned changes on every request (issue 18): from these few
+            # rows, not a scan of every change the tenant ever made. Partial: only planned ones.
+            models.Index(fields=["tenant"], condition=models.Q(result="planned"), name="change_planned"),
+        ]
         constraints = [
             # A bulk row is claimed by creating its change: a row is never applied twice in a run.
             models.UniqueConstraint(

@@ -1,7 +1,12 @@
 """Read-only API representations. Every field is named: no secret (bind password, CA text, Graph
 secret or key, uploads) can appear by accident when a model grows a field."""
 
-from rest_framework import serializers
+from operator import attrgetter
+
+from django.db import models
+from django.utils import timezone
+from rest_framework import ISO_8601, serializers
+from rest_framework.settings import api_settings
 
 from identityhub.health.models import ProvisioningError, SyncSnapshot
 from identityhub.remediation.models import Change, Waiver
@@ -123,6 +128,55 @@ class DirectoryObjectSerializer(serializers.ModelSerializer):
         fields = ["id", "scan", "forest", "guid", "dn", "object_class", "ou", "usn_changed", "attributes"]
 
 
+def _column(field):
+    """(name, read, write) of one field of a flat serializer: how a row's attribute becomes JSON,
+    as the field's own to_representation writes it."""
+    if "." in field.source or field.source == "*" or isinstance(field, serializers.SerializerMethodField):
+        raise TypeError(f"{field.field_name}: not a column (source {field.source!r})")
+    if isinstance(field, serializers.PrimaryKeyRelatedField) and field.pk_field is None:
+        # What DRF writes for a foreign key: the key itself, read from the row without loading the object.
+        attname = field.parent.Meta.model._meta.get_field(field.source).attname
+        return field.field_name, attrgetter(attname), None
+    if isinstance(field, serializers.DateTimeField):
+        return field.field_name, attrgetter(field.source), _datetime_writer(field)
+    return field.field_name, attrgetter(field.source), field.to_representation
+
+
+def _datetime_writer(field):
+    """DateTimeField.to_representation with its time zone looked up once, not per value (that
+    lookup, through asgiref's thread-local, was half the cost of a page)."""
+    zone = field.timezone if hasattr(field, "timezone") else field.default_timezone()
+    output = getattr(field, "format", api_settings.DATETIME_FORMAT)
+    if zone is None or not isinstance(output, str) or output.lower() != ISO_8601:
+        return field.to_representation
+
+    def write(value):
+        if not value or not timezone.is_aware(value):
+            return field.to_representation(value)
+        text = value.astimezone(zone).isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+    return write
+
+
+class ColumnsListSerializer(serializers.ListSerializer):
+    """Many rows of a serializer whose every field reads one attribute (a column, a property, a
+    foreign key's id), written straight from each row: the JSON of the child's to_representation
+    without DRF's per-row, per-field machinery (get_attribute, the key-only object of a relation,
+    an OrderedDict a row), which was most of the cost of a page of 100 findings (issue 18)."""
+
+    def to_representation(self, data):
+        rows = data.all() if isinstance(data, models.manager.BaseManager) else data
+        columns = [_column(field) for field in self.child._readable_fields]
+        return [
+            {
+                name: value if (value := read(row)) is None or write is None else write(value)
+                for name, read, write in columns
+            }
+            for row in rows
+        ]
+
+
 class FindingSerializer(serializers.ModelSerializer):
     sync_state = serializers.CharField(read_only=True, help_text='"fixed, awaiting sync", "verified clean" or "".')
     last_seen = serializers.DateTimeField(
@@ -131,6 +185,7 @@ class FindingSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Finding
+        list_serializer_class = ColumnsListSerializer  # a page of findings: see there
         fields = [
             "id",
             "forest",

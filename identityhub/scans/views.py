@@ -83,19 +83,18 @@ def _rule_counts(request, tenant) -> list[dict]:
 def object_detail(request, tenant, pk, guid):
     """The place to work on one object: its findings with actions, its values, who else holds a
     duplicate value, its history across scans and the changes made to it."""
-    forest = get_forest_for_user(request, tenant, pk)
+    forest = get_forest_for_user(request, tenant, pk, secrets=False)
     snapshots = list(
-        DirectoryObject.objects.filter(scan__forest=forest, guid=guid)
-        .select_related("scan__tenant")  # each scan in the history links to its page
-        .order_by("-scan__created")
+        DirectoryObject.objects.filter(scan__forest=forest, guid=guid).select_related("scan").order_by("-scan__created")
     )
     latest = snapshots[0] if snapshots else None
     findings = list(
-        Finding.objects.filter(forest=forest, guid=guid)
-        .select_related("tenant", "forest")
+        forest.findings.filter(guid=guid)  # each finding's forest is this one (no join, no password per row)
         .prefetch_related("reverted_fixes__change")
         .order_by("status", "-severity", "rule")
     )
+    for row in (*findings, *(snapshot.scan for snapshot in snapshots)):
+        row.tenant = tenant  # the forest's tenant: the links name it without a join per row
     if latest is None and not findings:
         raise Http404("No such object in this forest.")
     context = {

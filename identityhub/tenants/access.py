@@ -44,8 +44,10 @@ def get_tenant_for_user(request, slug: str, perm: str = "view") -> Tenant:
     return tenant
 
 
-def get_forest_for_user(request, tenant: Tenant, pk: int) -> Forest:
-    return get_object_or_404(Forest, tenant=tenant, pk=pk)
+def get_forest_for_user(request, tenant: Tenant, pk: int, secrets: bool = True) -> Forest:
+    """The tenant's forest; secrets=False for a page that only names it (ForestQuerySet.without_secrets)."""
+    forests = Forest.objects.all() if secrets else Forest.objects.without_secrets()
+    return get_object_or_404(forests, tenant=tenant, pk=pk)
 
 
 def tenant_view(perm: str = "view"):

@@ -155,6 +155,11 @@ class ForestQuerySet(models.QuerySet):
     def for_user(self, user):
         return self.filter(tenant__in=Tenant.objects.for_user(user))
 
+    def without_secrets(self):
+        """Forests to name and link, not to connect to: the bind password (decrypted for every row that
+        carries it, a Fernet token each) and the CA certificate's text stay in the database."""
+        return self.defer(*Forest.CONNECTION_SECRETS)
+
 
 def _lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
@@ -220,6 +225,8 @@ class Forest(models.Model):
     updated = models.DateTimeField(auto_now=True)
 
     objects = ForestQuerySet.as_manager()
+    # What only connecting to the forest needs (ForestQuerySet.without_secrets).
+    CONNECTION_SECRETS = ("bind_password", "ca_certificate")
 
     class Meta:
         ordering = ["name"]
