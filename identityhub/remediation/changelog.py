@@ -18,6 +18,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from django_tables2 import RequestConfig
 
 from identityhub import badinput, paging
+from identityhub.streaming import streamed
 from identityhub.tenants.access import tenant_view
 from identityhub.tenants.models import Forest
 
@@ -28,7 +29,6 @@ from .models import Change, Waiver
 from .tables import ChangeTable, WaiverTable
 
 TEMPLATE = "remediation/change_list.html"
-CHUNK = 2000
 # Changes that were written to AD: still in force, or undone since by a later change.
 WRITTEN = (Change.Result.APPLIED, Change.Result.REVERTED)
 
@@ -98,7 +98,7 @@ def change_export_csv(request, tenant):
     def lines():
         writer = csv.writer(_Echo())
         yield "\ufeff" + writer.writerow(exports.CSV_HEADER)  # BOM: Excel reads the file as UTF-8
-        for change in queryset.iterator(chunk_size=CHUNK):
+        for change in streamed(queryset):
             yield writer.writerow(exports.csv_row(change))
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
@@ -126,7 +126,7 @@ def change_export_ldif(request, tenant):
             "Import: ldifde -i -f <this file> -s <dc>; a record fails if the value moved on",
         ]
     )
-    mods = (exports.modification_of(c) for c in written.iterator(chunk_size=CHUNK))
+    mods = (exports.modification_of(c) for c in streamed(written))
     response = StreamingHttpResponse(exports.ldif(mods, direction, header), content_type="text/plain; charset=us-ascii")
     suffix = "-undo.ldf" if direction == exports.UNDO else ".ldf"
     response["Content-Disposition"] = f'attachment; filename="{_filename(tenant, suffix)}"'

@@ -1,8 +1,8 @@
 """What each list shows, as rows: the same FilterSet and the same ordering as the page, read in chunks.
 
 Every queryset starts from `Model.objects.for_user(user)` and is narrowed to the tenant the access
-helper already checked. Rows come from `.values_list(...).iterator(chunk_size=...)`, so an export of
-a million findings holds one chunk at a time.
+helper already checked. Rows come from a server-side cursor in chunks (`streaming.streamed`), so an export
+of a million findings holds one chunk at a time and starts at once.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from identityhub.remediation.tables import ChangeTable, WaiverTable, waiver_stat
 from identityhub.scans.filters import FindingFilter
 from identityhub.scans.models import DirectoryObject, Finding, ScanRun
 from identityhub.scans.tables import FindingTable
+from identityhub.streaming import streamed
 from identityhub.tenants.models import Tenant
 
 from .filters import DirectoryObjectFilter
 
-CHUNK = 2000
 REMOVE_VALUE = "(remove the value)"
 
 
@@ -73,7 +73,7 @@ _SUGGESTION = FINDING_HEADER.index("suggestion")
 
 
 def finding_rows(queryset):
-    for row in queryset.with_seen().values_list(*(f for _, f in FINDING_FIELDS)).iterator(chunk_size=CHUNK):
+    for row in streamed(queryset.with_seen().values_list(*(f for _, f in FINDING_FIELDS))):
         row = list(row)
         if row[_SUGGESTION] == "":
             row[_SUGGESTION] = REMOVE_VALUE
@@ -115,7 +115,7 @@ def _attribute(attributes: dict, name: str) -> list:
 
 
 def object_rows(queryset):
-    for *row, attributes in queryset.values_list(*OBJECT_FIELDS).iterator(chunk_size=CHUNK):
+    for *row, attributes in streamed(queryset.values_list(*OBJECT_FIELDS)):
         yield [*row, *(_attribute(attributes or {}, a) for a in OBJECT_ATTRIBUTES)]
 
 
@@ -145,7 +145,7 @@ def changes_queryset(request, tenant, data=None):
 
 def change_rows(queryset):
     # The change-log engineer's CSV row (remediation/exports.py): one definition of a change's cells.
-    for change in queryset.iterator(chunk_size=CHUNK):
+    for change in streamed(queryset):
         yield change_exports.csv_row(change)
 
 
@@ -182,7 +182,7 @@ def waivers_queryset(request, tenant, data=None):
 
 
 def waiver_rows(queryset):
-    for w in queryset.iterator(chunk_size=CHUNK):
+    for w in streamed(queryset):
         f = w.finding
         yield [
             w.pk,
@@ -243,7 +243,7 @@ def errors_queryset(request, tenant):
 
 
 def error_rows(queryset):
-    yield from queryset.values_list(*(f for _, f in ERROR_FIELDS)).iterator(chunk_size=CHUNK)
+    yield from streamed(queryset.values_list(*(f for _, f in ERROR_FIELDS)))
 
 
 def provisioning_errors(request, tenant) -> Dataset:
@@ -278,7 +278,7 @@ def licence_errors_queryset(request, tenant):
 
 
 def licence_errors(request, tenant) -> Dataset:
-    rows = licence_errors_queryset(request, tenant).values_list(*(f for _, f in LICENCE_FIELDS)).iterator(CHUNK)
+    rows = streamed(licence_errors_queryset(request, tenant).values_list(*(f for _, f in LICENCE_FIELDS)))
     return Dataset("licence-errors", [label for label, _ in LICENCE_FIELDS], rows)
 
 
