@@ -380,6 +380,8 @@ def serve_and_measure(bench: Bench, tenant, forest, user, args) -> bool:
     master, port = start_gunicorn(bench, args.workers)
     cookie = session_cookie(user)
     pages = pages_under_test(tenant, forest)
+    if args.pages:
+        pages = {name: path for name, path in pages.items() if any(part in name for part in args.pages.split(","))}
     all_ok = True
     print(f"\nPages under load: gunicorn, {args.workers} sync workers, DEBUG off, 127.0.0.1:{port}; "
           f"{args.requests} requests per client per page, after {args.workers} warm-up requests")  # fmt: skip
@@ -455,7 +457,8 @@ def run(args) -> int:
         database = reuse_database(args.reuse) if args.reuse else setup_database(bench)
         if "PostgreSQL" not in database:
             raise SystemExit("scale_bench: needs DATABASE_URL naming a PostgreSQL server")
-        print(f"IdentityHub scale benchmark: N = {args.count:,}, defect rate {args.defect_rate}, {database}")
+        size = "pages of a kept database" if args.reuse else f"N = {args.count:,}, defect rate {args.defect_rate}"
+        print(f"IdentityHub scale benchmark: {size}, {database}")
         setup_django_for_serving()
         if args.reuse:
             tenant, forest, user = existing_tenant()
@@ -512,6 +515,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--defect-rate", type=float, default=0.45)
     parser.add_argument("--requests", type=int, default=20, help="requests per page at 1 client (fewer each at more)")
     parser.add_argument("--workers", type=int, default=3, help="gunicorn sync workers")
+    parser.add_argument("--pages", help="only the pages whose names contain one of these comma-separated words")
     parser.add_argument("--keep", action="store_true", help="keep the bench database (its name is printed)")
     parser.add_argument("--reuse", metavar="DATABASE", help="measure the pages only, on a database kept by --keep")
     args = parser.parse_args(argv)
