@@ -11,27 +11,15 @@ import uuid
 import pytest
 from django.urls import reverse
 
-from identityhub.lib.entry import Entry
 from identityhub.scans import counts, pipeline
 from identityhub.scans.models import Finding, ScanRun
 from identityhub.tenants.models import Forest
 
+from .test_findings_views import entry
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 COLUMNS = ["select", "severity", "rule", "attribute", "value", "suggestion", "actions", "object", "status", "seen"]
-
-
-def entry(name, upn, ou="Sales", **extra):
-    attributes = {
-        "objectclass": ["top", "user"],
-        "objectguid": [uuid.uuid4().bytes_le],
-        "cn": [name],
-        "samaccountname": [name.lower()],
-        "displayname": [name],
-        "userprincipalname": [upn],
-    }
-    attributes.update(extra)
-    return Entry(dn=f"CN={name},OU={ou},DC=corp,DC=acme,DC=com", attributes=attributes)
 
 
 def scan(forest, entries):

@@ -12,7 +12,7 @@ from identityhub.scans.models import Finding, ScanRun
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def entry(name, upn, **extra):
+def entry(name, upn, ou="Sales", **extra):
     attributes = {
         "objectclass": ["top", "user"],
         "objectguid": [uuid.uuid4().bytes_le],
@@ -22,7 +22,7 @@ def entry(name, upn, **extra):
         "userprincipalname": [upn],
     }
     attributes.update(extra)
-    return Entry(dn=f"CN={name},OU=Sales,DC=corp,DC=acme,DC=com", attributes=attributes)
+    return Entry(dn=f"CN={name},OU={ou},DC=corp,DC=acme,DC=com", attributes=attributes)
 
 
 @pytest.fixture
