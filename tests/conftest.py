@@ -26,6 +26,14 @@ def fast_password_hasher(settings):
 
 
 @pytest.fixture
+def shared_cache(settings):
+    """Counts and rows are kept only in a shared cache (Redis, as in production and CI); with the
+    LocMemCache of a bare `make run` they are computed on every view, so a test of what a warm page
+    does not recompute needs REDIS_URL."""
+    require(bool(settings.REDIS_URL), "REDIS_URL is not set: counts are kept only in a shared cache")
+
+
+@pytest.fixture
 def tenant(db):
     return Tenant.objects.create(name="Acme", slug="acme", verified_domains=["acme.com"])
 

@@ -72,6 +72,7 @@ def test_one_finding_by_id_is_unchanged(client, personas, data):
     assert client.get(f"{URL}{verified.pk}/").json() == reference(Finding.objects.filter(pk=verified.pk))[0]
 
 
+@pytest.mark.usefixtures("shared_cache")
 def test_a_page_number_request_counts_once_per_change(client, personas, data):
     """The total of `count` is kept per filter until the tenant's findings change, not counted per page."""
     client.force_login(personas["auditor"])
@@ -92,6 +93,7 @@ def test_a_page_number_request_counts_once_per_change(client, personas, data):
     assert client.get(URL + "?severity=blocking").json()["count"] == 1
 
 
+@pytest.mark.usefixtures("shared_cache")
 def test_a_warm_page_reads_only_its_rows(client, personas, data):
     """Session, user, tenant, role and the page's rows: no COUNT, no forest (its encrypted password)."""
     client.force_login(personas["auditor"])

@@ -68,6 +68,7 @@ def test_the_planned_changes_are_counted_from_their_own_index(data, forest):
     assert "change_planned" in plan, plan
 
 
+@pytest.mark.usefixtures("shared_cache")
 def test_a_warm_health_page_does_not_count_the_findings(client, personas, data):
     """Collisions, awaiting sync, verified clean: counted once per change of the findings, and a
     pull that verifies a fix is such a change."""

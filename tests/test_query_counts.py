@@ -90,6 +90,7 @@ def test_page_queries_do_not_grow_with_the_findings(client, personas, forest, dj
             assert client.get(path).status_code == 200, name
 
 
+@pytest.mark.usefixtures("shared_cache")
 def test_a_warm_findings_list_does_not_count_again(client, personas, forest):
     """The chips' GROUP BY and the pager's COUNT run once per change of the findings, not per request."""
     client.force_login(personas["lead"])

@@ -144,6 +144,7 @@ def counting(sql: list[str]) -> list[str]:
 WARM = {"/t/acme/rollout/": 13, "/t/acme/": 8, "/rollout/": 5}
 
 
+@pytest.mark.usefixtures("shared_cache")
 @pytest.mark.parametrize("path", WARM)
 def test_a_warm_page_counts_nothing_and_stays_within_its_queries(client, personas, forest, path):
     picture(forest)
@@ -176,6 +177,7 @@ def test_the_overview_and_the_rollout_page_do_not_query_per_forest(client, perso
         assert len(queries(client, path)) == one[path], path
 
 
+@pytest.mark.usefixtures("shared_cache")
 def test_the_portfolio_does_not_query_per_tenant(client, personas, tenant, other_tenant, forest):
     from identityhub.tenants.models import Tenant
 
@@ -205,6 +207,7 @@ def test_each_webhook_shows_its_latest_delivery_without_loading_the_others(clien
     assert len(delivery_queries) == 1 and "ROW_NUMBER" in delivery_queries[0].upper()
 
 
+@pytest.mark.usefixtures("shared_cache")
 def test_the_open_findings_are_counted_both_ways_in_one_pass(client, personas, forest):
     """After a change the first viewer of the rollout page waits for the open findings by forest and
     rule and by OU: one GROUP BY on PostgreSQL, with the figures of the two separate ones."""
