@@ -9,4 +9,4 @@ RUN DEBUG=true STATIC_MANIFEST=true python manage.py collectstatic --noinput
 RUN useradd --system --home /app identityhub && mkdir -p /app/var && chown identityhub /app/var
 USER identityhub
 EXPOSE 8000
-CMD ["gunicorn", "identityhub.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+CMD ["gunicorn", "identityhub.wsgi", "--config", "gunicorn.conf.py"]

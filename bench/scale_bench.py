@@ -205,12 +205,14 @@ def start_gunicorn(bench: Bench, workers: int) -> tuple[subprocess.Popen, int]:
             "-m",
             "gunicorn",
             "identityhub.wsgi",
+            "--config",  # production's settings (timeout, ...); the address, workers and log are the bench's
+            str(ROOT / "gunicorn.conf.py"),
             "--workers",
             str(workers),
             "--bind",
             f"127.0.0.1:{port}",
-            "--timeout",
-            "30",
+            "--access-logfile",
+            str(bench.workdir / "access.log"),
             "--chdir",
             str(ROOT),
         ],  # fmt: skip
