@@ -247,8 +247,9 @@ def test_rows_are_not_kept_without_a_shared_cache(client, personas, listed, sett
 
 
 def test_the_list_sorted_by_value_reads_its_index_not_a_sort_of_every_finding(client, personas, listed):
-    """On PostgreSQL the page of `?sort=value` comes from finding_open_value in order: an Incremental
-    Sort orders only the values that share their first characters, never a Sort of every open finding."""
+    """On PostgreSQL the page of `?sort=value` comes from finding_open_value in order, with no sort at
+    all: neither of every open finding nor of the many that share a value (blank values: 16,835 at a
+    million objects, 73 ms a page when sorted per request)."""
     from django.db import connection, transaction
     from django.test.utils import CaptureQueriesContext
 
@@ -257,7 +258,8 @@ def test_the_list_sorted_by_value_reads_its_index_not_a_sort_of_every_finding(cl
     model = Finding.objects.get(rule="upn.topleveldomain")
     many = []
     for i in range(3000):  # enough open findings that reading all of them to sort would cost more
-        model.pk, model.key, model.value = None, f"k{i}", f"user{i * 7919 % 3000:04}@corp.local"
+        model.pk, model.key = None, f"k{i}"
+        model.value = "" if i % 3 == 0 else f"user{i * 7919 % 3000:04}@corp.local"  # a third share one value
         many.append(Finding(**{f.attname: getattr(model, f.attname) for f in Finding._meta.concrete_fields}))
     Finding.objects.bulk_create(many)
     client.force_login(personas["admin"])
@@ -272,4 +274,4 @@ def test_the_list_sorted_by_value_reads_its_index_not_a_sort_of_every_finding(cl
         cursor.execute("EXPLAIN " + ordered[0])
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "finding_open_value" in plan, plan
-    assert "Incremental Sort" in plan and not re.search(r"^\s*(->\s+)?Sort\s+\(", plan, re.M), plan
+    assert "Sort" not in plan, plan

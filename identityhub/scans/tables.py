@@ -96,9 +96,11 @@ class FindingTable(tables.Table):
         self.page_ids: list[int] = []
 
     def order_value(self, queryset, is_descending):
-        """By value: the first characters from the index finding_open_value, the full value (then the
-        id, paging's tie-breaker) among those that share them. The same order as the value alone."""
-        keys = (Left("value", VALUE_SORT_PREFIX), F("value"))
+        """By value: its first VALUE_SORT_PREFIX characters, then the id, both in the index
+        finding_open_value, so any page is read in index order. Ordering ties by the whole value
+        sorted every finding sharing a prefix per request: 16,835 blank values at a million objects,
+        73 ms a page. Values that differ only after 200 characters come in the order they were found."""
+        keys = (Left("value", VALUE_SORT_PREFIX), F("id"))
         return queryset.order_by(*(key.desc() if is_descending else key.asc() for key in keys)), True
 
     def load_page(self) -> list[int]:
