@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from identityhub.scans import counts as finding_counts
 from identityhub.scans.models import Finding, ScanRun
+from identityhub.tenants.models import Forest
 
 from . import figures
 
@@ -48,7 +49,7 @@ def open_blocking(tenant, rows=None) -> int:
 def current_scans(tenant) -> list[ScanRun]:
     """The tenant's current scans with their forests: a page loads them once and passes them on."""
     scans = ScanRun.objects.filter(tenant=tenant, is_current=True).select_related("forest")
-    return list(scans.defer("forest__bind_password"))  # shown, not bound with: no decryption
+    return list(scans.defer(*Forest.secrets_via("forest")))  # shown, not bound with: no decryption
 
 
 def tenant_score(tenant, scans: list[ScanRun] | None = None, rows=None) -> int | None:

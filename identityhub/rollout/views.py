@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from identityhub.health.models import SyncSnapshot
 from identityhub.scans.models import ScanRun
 from identityhub.tenants.access import tenant_view
-from identityhub.tenants.models import Membership, Tenant
+from identityhub.tenants.models import Forest, Membership, Tenant
 
 from . import criteria, progress, roundtrip, score, webhooks
 from .forms import CheckpointForm, RoundTripForm, SignOffForm, WebhookForm
@@ -125,7 +125,7 @@ def rollout(request, tenant):
     checkpoint = _checkpoint(tenant, scans, figures["rows"])
     ev = criteria.Evidence(tenant, checkpoint)
     perms = request.tenant_permissions
-    forests = list(tenant.forests.defer("bind_password"))  # names for the round trip: no decryption
+    forests = list(tenant.forests.without_secrets())  # names for the round trip: no decryption
     # Each hook's latest delivery, not every delivery it ever made (one query, a window per hook).
     last_delivery = Prefetch("deliveries", WebhookDelivery.objects.all()[:1], to_attr="last_delivery")
     hooks = Webhook.objects.filter(tenant=tenant).defer("secret").prefetch_related(last_delivery)
@@ -139,7 +139,7 @@ def rollout(request, tenant):
         "excepted": ev.excepted_blocking,
         "excepted_usage_location": ev.excepted_usage_location if checkpoint.ready_to_license else [],
         "health_is_demo": ev.snapshot is not None and ev.snapshot.is_demo,
-        "trips": trips.defer("forest__bind_password")[:5],
+        "trips": trips.defer(*Forest.secrets_via("forest"))[:5],
         "trip_form": RoundTripForm(tenant=tenant, forests=forests) if "edit" in perms else None,
         "forests_exist": bool(forests),
         "sign_off_form": SignOffForm() if "progress" in perms else None,

@@ -48,7 +48,7 @@ class FindingFilter(django_filters.FilterSet):
             data = data.copy()
             data["status"] = Finding.Status.OPEN
         super().__init__(data, *args, **kwargs)
-        self.filters["forest"].queryset = tenant.forests.defer("bind_password")  # named, not decrypted
+        self.filters["forest"].queryset = tenant.forests.without_secrets()  # named, not decrypted
 
     def search(self, queryset, name, value):
         return queryset.filter(Q(dn__icontains=value) | Q(value__icontains=value) | Q(suggestion__icontains=value))

@@ -10,7 +10,7 @@ def tenant_summary(tenant) -> dict:
     # Each forest's latest scan, not every scan the tenant ever ran (a scheduled forest has thousands).
     latest_scan = ScanRun.objects.filter(forest=OuterRef("pk")).order_by("-created").values("pk")[:1]
     # Shown, not bound with: the bind password is not decrypted for the page.
-    forests = list(tenant.forests.defer("bind_password").annotate(latest_scan=Subquery(latest_scan)))
+    forests = list(tenant.forests.without_secrets().annotate(latest_scan=Subquery(latest_scan)))
     latest = [forest.latest_scan for forest in forests if forest.latest_scan]
     scans = {scan.pk: scan for scan in ScanRun.objects.filter(Q(pk__in=latest) | Q(tenant=tenant, is_current=True))}
     current = {scan.forest_id: scan for scan in scans.values() if scan.is_current}

@@ -9,6 +9,7 @@ from identityhub import paging
 from identityhub.filtering import LIST_PARAMS
 from identityhub.lib import rules
 from identityhub.tenants.access import get_forest_for_user, tenant_view
+from identityhub.tenants.models import Forest
 
 from . import counts, holders, object_page
 from .filters import FindingFilter
@@ -32,7 +33,7 @@ def finding_list(request, tenant):
         .with_seen()
         # The forest for its name; not its bind password, which would be decrypted (Fernet) for every row.
         .select_related("forest")
-        .defer("forest__bind_password")
+        .defer(*Forest.secrets_via("forest"))
         .prefetch_related("reverted_fixes")
     )
     filterset = FindingFilter(request.GET, queryset=queryset, tenant=tenant)

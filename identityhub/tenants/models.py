@@ -238,6 +238,12 @@ class Forest(models.Model):
     def get_absolute_url(self):
         return reverse("forest-edit", args=[self.tenant.slug, self.pk])
 
+    @classmethod
+    def secrets_via(cls, relation: str) -> tuple[str, ...]:
+        """The secret columns of the forest a row reaches through `relation`, for .defer(): rows that
+        only name their forest never load (and decrypt) its secrets."""
+        return tuple(f"{relation}__{name}" for name in cls.CONNECTION_SECRETS)
+
     @property
     def server_list(self) -> list[str]:
         return _lines(self.servers)
