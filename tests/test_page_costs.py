@@ -83,3 +83,22 @@ def test_a_warm_health_page_does_not_count_the_findings(client, personas, data):
     assert matching.verify_fixed(tenant, later, {("anchor", matching.anchor_of(resolved.guid))}, [], later) == 1
     body = client.get("/t/acme/health/").content.decode()
     assert "0 fixed, awaiting sync" in body and "1 verified clean" in body
+
+
+def test_a_signed_in_page_reads_its_session_from_the_shared_cache(client, personas, data, shared_cache):
+    """Every signed-in request loads its session: from Redis (cached_db), not a query each time; the
+    database still holds it, so a session the cache lost still signs its user in."""
+    from importlib import import_module
+
+    from django.conf import settings
+
+    client.force_login(personas["admin"])
+    sql = sql_of(client, "/t/acme/findings/")
+    assert not [s for s in sql if "django_session" in s], sql
+
+    store = import_module(settings.SESSION_ENGINE).SessionStore(client.session.session_key)
+    from django.core.cache import caches
+
+    caches[settings.SESSION_CACHE_ALIAS].delete(store.cache_key)  # as a flushed or restarted Redis
+    sql = sql_of(client, "/t/acme/findings/")
+    assert [s for s in sql if "django_session" in s], "the lost session was not read back from the database"
