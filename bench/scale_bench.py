@@ -480,8 +480,9 @@ def run(args) -> int:
             print(f"  keeping database {bench.pg_database}: rerun the pages with --reuse {bench.pg_database}")
             bench.pg_database = ""  # stop() leaves it; drop it yourself when done
         pages_ok = serve_and_measure(bench, tenant, forest, user, args)
-        print(f"\nverdict: scans {_verdict(scans_ok)}, pages and exports {_verdict(pages_ok)}")
-        return 0
+        scans = "not run (a reused database)" if args.reuse else _verdict(scans_ok)
+        print(f"\nverdict: scans {scans}, pages and exports {_verdict(pages_ok)}")
+        return 0 if scans_ok and pages_ok else 1  # make bench-scale fails when a target is missed
     finally:
         for stop in reversed(bench.stoppers):
             stop()
