@@ -82,6 +82,40 @@ def test_an_admin_starts_one_round_trip_at_a_time(client, personas, tenant, fore
     assert "already under way" in response.content.decode() and TestGroupRoundTrip.objects.count() == 1
 
 
+@pytest.mark.parametrize(
+    ("status", "seen", "removed", "badge", "criterion", "explained"),
+    [
+        ("removal_unknown", True, False, "amber", "met", "the answer to removing it was lost, AD is being read"),
+        ("removal_unknown", False, False, "amber", "not_met", "was not seen in time"),
+        ("removed", True, True, "green", "met", "then was removed"),
+        ("cleanup_failed", True, False, "red", "met", "removing it failed, delete CN=T,DC=corp,DC=acme,DC=example"),
+        ("expired", False, True, "red", "not_met", "not seen in time"),
+    ],
+)
+def test_the_page_says_how_the_test_groups_removal_ended(
+    client, personas, tenant, forest, status, seen, removed, badge, criterion, explained
+):
+    """Whatever became of the removal, the trip's row and the criterion say it, and no more."""
+    from identityhub.rollout import progress
+
+    now = timezone.now()
+    trip = TestGroupRoundTrip.objects.create(
+        tenant=tenant, forest=forest, requested_by=personas["admin"], name="IdentityHub sync test t",
+        sam_account_name="idhub-test-t", container="DC=corp,DC=acme,DC=example", dn="CN=T,DC=corp,DC=acme,DC=example",
+        status=status, created_at=now, seen_at=now if seen else None, removed_at=now if removed else None,
+        error="" if seen else "Not seen in Entra ID within 2:00:00; is its OU in the sync scope?",
+    )  # fmt: skip
+    progress.recompute(tenant)
+    explanation = state(tenant, "test-group")
+    assert explanation.state == criterion and explained in explanation.explanation, explanation.explanation
+    client.force_login(personas["auditor"])
+    page = client.get("/t/acme/rollout/").content.decode()
+    row = page.split('id="round-trip"')[1].split("</section>")[0]
+    assert f'<span class="badge {badge}">{trip.get_status_display()}</span>' in row
+    if status == "removal_unknown":
+        assert "Removal answer lost, reading AD to confirm" in row
+
+
 def test_thresholds_are_edited_by_admins(client, personas, tenant):
     client.force_login(personas["admin"])
     data = {

@@ -366,3 +366,169 @@ def test_the_rollout_test_group_with_a_lost_answer_is_settled_by_reading_ad(
         assert trip.sid == format_sid(found[0].objectSid.raw_values[0]) and trip.sid.startswith("S-1-5-")
     else:
         assert not found, "AD holds a test group the trip says was never created"
+
+
+# Removing the test group (after Entra ID showed it, or after it expired unseen) must end in a record
+# AD agrees with, whatever fails: removed when AD holds no group any more, not removed when it does.
+REMOVAL_SETTLED = {
+    ldap_proxy.DROP_BEFORE_REPLY: "removed",  # AD deleted it; a re-read on a new connection finds it gone
+    ldap_proxy.DROP_AFTER_REPLY: "removed",  # the answer came, then the connection dropped
+    ldap_proxy.DELAY_REPLY: "removed",  # the answer came after the write time-out; AD had deleted it
+    ldap_proxy.REFUSE: "not removed",  # no connection: nothing reached AD
+    DC_KILLED: "not removed",  # the DC died before it got the delete; settled by the sweep once it is back
+}
+# Where the answer was lost the record may say nothing final until AD is read: at once when a DC
+# answers the re-read, else (the DC is dead) it stays unknown until the sweep reads AD.
+REMOVAL_AT_ONCE = {**REMOVAL_SETTLED, DC_KILLED: "removal_unknown"}
+CONFIRMED_BY_REREAD = {ldap_proxy.DROP_BEFORE_REPLY, ldap_proxy.DELAY_REPLY}
+
+
+def created_test_group(tenant, forest, admin, container):
+    """A trip whose group AD holds (created through the relay while it passes), waiting to be seen."""
+    import uuid
+
+    from identityhub.rollout import roundtrip
+    from identityhub.rollout.models import TestGroupRoundTrip
+
+    suffix = uuid.uuid4().hex[:8]
+    trip = TestGroupRoundTrip.objects.create(
+        tenant=tenant, forest=forest, requested_by=admin,
+        name=f"IdentityHub sync test {suffix}", sam_account_name=f"idhub-test-{suffix}", container=container,
+    )  # fmt: skip
+    assert roundtrip.create_in_ad(trip.pk) == "created"
+    trip.refresh_from_db()
+    return trip
+
+
+def in_ad(corp_forest, dn) -> bool:
+    conn = corp_forest.connection()
+    try:
+        return bool(conn.search(dn, "(objectClass=group)", "BASE", attributes=["cn"]) and conn.entries)
+    except Exception:  # noqa: BLE001 - ldap3 raises noSuchObject on a strategy that raises
+        return False
+    finally:
+        conn.unbind()
+
+
+def removal_of(trip) -> str:
+    """What the trip's record says of the removal: removed, not removed, or removal_unknown."""
+    if trip.status == "removal_unknown":
+        return "removal_unknown"
+    assert trip.status in ("removed", "cleanup_failed", "expired"), (trip.status, trip.error)
+    return "removed" if trip.removed_at else "not removed"
+
+
+def round_trip_row(client, trip) -> str:
+    """The trip's row in the rollout page's test-group table."""
+    page = client.get("/t/acme/rollout/").content.decode()
+    section = page.split('id="round-trip"')[1].split("</section>")[0]
+    return next(row for row in section.split("<tr>") if trip.name in row)
+
+
+@pytest.mark.parametrize("seen", [True, False], ids=["seen", "expired"])
+@pytest.mark.parametrize("fault", list(REMOVAL_SETTLED))
+def test_removing_the_rollout_test_group_ends_in_a_record_ad_agrees_with(
+    fault, seen, client, personas, proxied_forest, sandbox, proxy, corp_forest, standin
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from identityhub.rollout import roundtrip
+    from identityhub.rollout.models import RolloutEvent
+
+    from .graph_standin import group
+    from .health_support import connect
+
+    tenant = proxied_forest.tenant
+    connect(tenant, standin)
+    trip = created_test_group(tenant, proxied_forest, personas["admin"], sandbox.ou)
+    now = timezone.now()
+    if seen:  # Entra Connect synced it: the next pull sees it and removes it from AD
+        synced = group(trip.name)
+        synced["onPremisesSecurityIdentifier"] = trip.sid
+        standin.state.groups.append(synced)
+    else:  # never synced: once the timeout is past it expires and is removed all the same
+        now += timedelta(hours=3)
+    inject(fault, proxy, corp_forest)
+    assert roundtrip.follow(tenant.pk, now=now) == 1
+    trip.refresh_from_db()
+    assert removal_of(trip) == REMOVAL_AT_ONCE[fault], trip.error
+    client.force_login(personas["admin"])
+    if trip.status == "removal_unknown":
+        assert "being confirmed" in trip.error
+        assert "reading AD to confirm" in round_trip_row(client, trip)
+    settle_after(fault, proxy, corp_forest, sandbox)
+    roundtrip.confirm_unknown()  # the rollout's sweep (beat)
+    trip.refresh_from_db()
+    assert removal_of(trip) == REMOVAL_SETTLED[fault], trip.error
+    assert bool(trip.seen_at) == seen
+    still_there = in_ad(corp_forest, trip.dn)
+    if still_there:
+        sandbox.dns.append(trip.dn)  # removed with the sandbox
+    assert still_there == (REMOVAL_SETTLED[fault] == "not removed"), trip.error
+    row = round_trip_row(client, trip)
+    if REMOVAL_SETTLED[fault] == "removed":
+        assert trip.status == ("removed" if seen else "expired") and "Not removed" not in row
+    else:
+        assert trip.status == ("cleanup_failed" if seen else "expired")
+        assert f"Not removed: {trip.dn} is still in AD" in trip.error and "Not removed" in row
+    timeline = list(RolloutEvent.objects.filter(tenant=tenant, kind="roundtrip").values_list("text", flat=True))
+    if fault in CONFIRMED_BY_REREAD:
+        assert "removed: confirmed by a re-read after the lost connection" in trip.error.lower()
+        assert any("confirmed by a re-read" in t.lower() and "removed from AD" in t for t in timeline), timeline
+
+
+def test_a_lost_removal_answer_is_settled_by_the_task_once_a_dc_answers(
+    personas, proxied_forest, sandbox, proxy, corp_forest, standin
+):
+    from identityhub.rollout import roundtrip
+    from identityhub.rollout import tasks as rollout_tasks
+
+    from .graph_standin import group
+    from .health_support import connect
+
+    tenant = proxied_forest.tenant
+    connect(tenant, standin)
+    trip = created_test_group(tenant, proxied_forest, personas["admin"], sandbox.ou)
+    synced = group(trip.name)
+    synced["onPremisesSecurityIdentifier"] = trip.sid
+    standin.state.groups.append(synced)
+    # The delete reaches AD, its answer is lost, and every new connection is refused for a while.
+    proxy.fault(ldap_proxy.DROP_BEFORE_REPLY)
+    proxy.on_write = lambda _message: proxy.fault(ldap_proxy.REFUSE, times=1000)
+    roundtrip.follow(tenant.pk)
+    trip.refresh_from_db()
+    assert trip.status == "removal_unknown" and "being confirmed" in trip.error
+    assert not in_ad(corp_forest, trip.dn)  # AD deleted it; the record cannot know yet
+    # The retrying task: no DC answers through all its retries, so it leaves it to the sweep...
+    assert rollout_tasks.confirm_test_group.apply((trip.pk,)).get() == "removal_unknown"
+    # ...and once one does, it settles it.
+    proxy.fault(ldap_proxy.PASS, times=0)
+    assert rollout_tasks.confirm_test_group.apply((trip.pk,)).get() == "removed"
+    trip.refresh_from_db()
+    assert trip.removed_at and "confirmed by a re-read" in trip.error
+
+
+def test_a_test_group_already_gone_from_ad_counts_as_removed(personas, proxied_forest, sandbox, corp_forest, standin):
+    """A removal retried after AD deleted the group (a re-delivered task): noSuchObject is removed."""
+    from django.utils import timezone
+
+    from identityhub.rollout import roundtrip
+    from identityhub.rollout.models import TestGroupRoundTrip
+
+    from .health_support import connect
+
+    tenant = proxied_forest.tenant
+    connect(tenant, standin)
+    trip = created_test_group(tenant, proxied_forest, personas["admin"], sandbox.ou)
+    # A first follow saw it and deleted it, then its worker died before recording the removal;
+    # Entra ID no longer shows it when the task is delivered again.
+    TestGroupRoundTrip.objects.filter(pk=trip.pk).update(seen_at=timezone.now())
+    conn = corp_forest.connection()
+    assert conn.delete(trip.dn)
+    conn.unbind()
+    assert roundtrip.follow(tenant.pk) == 1
+    trip.refresh_from_db()
+    assert trip.status == "removed" and trip.removed_at, trip.error
+    assert "already gone" in trip.error

@@ -290,9 +290,13 @@ def test_group_round_trip(ev: Evidence) -> Result:
         text = f"Test group {trip.name} appeared in Entra ID {took} after it was created in {trip.forest.name}"
         if trip.status == TestGroupRoundTrip.Status.CLEANUP_FAILED:
             return met(f"{text}; removing it failed, delete {trip.dn} by hand.", url)
+        if trip.status == TestGroupRoundTrip.Status.REMOVAL_UNKNOWN:
+            return met(f"{text}; the answer to removing it was lost, AD is being read to confirm.", url)
         return met(f"{text}, then was removed.", url)
     if trip.is_active:
         return unknown(f"Test group {trip.name}: {trip.get_status_display().lower()}.", url)
+    if trip.status == TestGroupRoundTrip.Status.REMOVAL_UNKNOWN:  # only an expired trip is removed unseen
+        return not_met(f"The last test group was not seen in time: {trip.error}", url)
     return not_met(f"The last test group {trip.get_status_display().lower()}: {trip.error}", url)
 
 

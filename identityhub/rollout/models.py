@@ -160,8 +160,10 @@ class TestGroupRoundTrip(models.Model):
     requested -> created (in AD, waiting for a health pull to see it in Graph) -> removed (seen,
     then deleted from AD: the criterion is met). The answer to the create lost: unknown, until a
     re-read of AD settles it as created or failed. Side exits: failed (AD refused to create it),
-    expired (not seen within the timeout; deleted anyway), cleanup_failed (seen, but deleting it
-    from AD failed: delete it by hand).
+    expired (not seen within the timeout; deleted anyway: removed_at says whether it is gone),
+    cleanup_failed (seen, but AD still holds it: delete it by hand). The answer to the delete
+    lost: removal_unknown, until a re-read of AD settles it as removed / expired (gone) or
+    cleanup_failed / expired (still there); seen_at says which.
     """
 
     class Status(models.TextChoices):
@@ -172,8 +174,12 @@ class TestGroupRoundTrip(models.Model):
         CLEANUP_FAILED = "cleanup_failed", "Seen in Entra ID, removal failed"
         EXPIRED = "expired", "Not seen in time"
         FAILED = "failed", "Failed"
+        REMOVAL_UNKNOWN = "removal_unknown", "Removal answer lost, reading AD to confirm"
 
     ACTIVE = (Status.REQUESTED, Status.UNKNOWN, Status.CREATED)
+    # A write was sent and its answer lost: only a re-read of AD settles these (roundtrip.confirm).
+    # A removal is not active: the trip has ended (seen or expired), only AD's side is open.
+    UNSETTLED = (Status.UNKNOWN, Status.REMOVAL_UNKNOWN)
 
     __test__ = False  # not a pytest test class, whatever its name says
 
@@ -204,6 +210,10 @@ class TestGroupRoundTrip(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE
+
+    @property
+    def is_unsettled(self) -> bool:
+        return self.status in self.UNSETTLED
 
 
 class RolloutEvent(models.Model):

@@ -39,7 +39,7 @@ def create_test_group(trip_id: int) -> str | None:
 
 @shared_task(bind=True, acks_late=True, max_retries=CONFIRM_RETRIES)
 def confirm_test_group(self, trip_id: int) -> str:
-    """Settle a test group whose create answer was lost, once a DC answers (as confirm_change does)."""
+    """Settle a test group whose create or delete answer was lost, once a DC answers (as confirm_change does)."""
     trip = TestGroupRoundTrip.objects.select_related("forest", "tenant").filter(pk=trip_id).first()
     if trip is None:
         return "gone"
