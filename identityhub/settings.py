@@ -242,6 +242,13 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_SENSITIVE_PARAMETERS = ["password"]
 AXES_VERBOSE = False  # no banner on every manage.py command
+# The client address of a login attempt (and of the API's per-address rates): REMOTE_ADDR, or behind
+# TRUSTED_PROXY_COUNT reverse proxies the address the outermost one saw, from X-Forwarded-For
+# (identityhub/client_address.py). axes' AXES_IPWARE_* settings would need django-ipware, not installed.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT is the number of reverse proxies in front of the app: 0 or more.")
+AXES_CLIENT_IP_CALLABLE = "identityhub.client_address.client_address"
 
 # Local (password) accounts: on by default; false leaves them to superusers only (break-glass).
 LOCAL_LOGIN = env.bool("LOCAL_LOGIN", default=True)

@@ -3,7 +3,7 @@
 import pytest
 from django.utils import timezone
 
-from identityhub.remediation.models import Change, Waiver
+from identityhub.remediation.models import ApplyRun, Change, Waiver
 from identityhub.scans.models import Finding
 
 from .reports_support import finding
@@ -126,6 +126,50 @@ def test_a_refused_whole_filter_selection_answers_the_styled_page_saying_what_an
         # How to fix it: back to the list with the valid part of the filter kept, the refused value dropped.
         assert 'href="/t/acme/findings/?severity=blocking"' in page
     assert not Change.objects.exists() and _open(findings) == 4
+
+
+BULK_URLS = ("/t/acme/findings/bulk/preview/", "/t/acme/findings/bulk/apply/")
+
+
+def _styled_refusal(response, message: str) -> str:
+    """The site's page (top bar, breadcrumbs) answering 400 with the refusal and what to do, not bare text."""
+    page = response.content.decode()
+    assert response.status_code == 400 and response["Content-Type"].startswith("text/html")
+    assert 'class="topbar"' in page and 'class="crumbs"' in page and 'id="selection-refused"' in page
+    assert message in page and "Nothing was changed" in page
+    assert 'href="/t/acme/findings/' in page  # the way back to the list
+    return page
+
+
+@pytest.mark.parametrize("action", [None, "", "delete-everything", "accept\x00"])
+def test_a_bulk_request_without_a_known_action_answers_the_styled_page(client, personas, findings, action):
+    client.force_login(personas["admin"])
+    ids = [str(f.pk) for f in findings]
+    data = {"select": ids, "ids": ",".join(ids)} | ({} if action is None else {"action": action})
+    for url in BULK_URLS:
+        _styled_refusal(client.post(url, data), "Choose a bulk action.")
+    assert not Change.objects.exists() and not ApplyRun.objects.exists() and _open(findings) == 4
+
+
+def test_a_bulk_run_of_nothing_is_refused_on_the_styled_page(client, personas, findings, other_tenant):
+    """A run must name findings of this tenant: none (or only another tenant's) starts no empty job."""
+    client.force_login(personas["admin"])
+    for ids in ("", "abc", str(2**64)):
+        page = _styled_refusal(client.post(BULK_URLS[1], {"action": "accept", "ids": ids}), "Nothing to apply")
+        assert "Preview: Accept as is" not in page  # nothing was previewed
+    assert not Change.objects.exists() and not ApplyRun.objects.exists() and _open(findings) == 4
+
+
+@pytest.mark.parametrize("odd", ["²", "١", "٣٤"])
+def test_non_ascii_digits_in_a_bulk_selection_select_nothing(client, personas, findings, odd):
+    # str.isdigit() says yes to "²" (int() then fails: a 500) and to Arabic-Indic digits (int() reads them).
+    client.force_login(personas["admin"])
+    for data in ({"ids": f"{findings[0].pk},{odd}"}, {"select": [odd, str(findings[0].pk)]}):
+        response = client.post(BULK_URLS[0], {"action": "accept", **data})
+        assert response.status_code == 200
+        assert [r.finding.pk for r in response.context["rows"]] == [findings[0].pk]
+    _styled_refusal(client.post(BULK_URLS[1], {"action": "accept", "ids": odd}), "Nothing to apply")
+    assert not ApplyRun.objects.exists()
 
 
 def test_a_valid_whole_filter_selection_still_selects_exactly_the_filter(client, personas, findings):

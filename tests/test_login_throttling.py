@@ -9,8 +9,8 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 
-def _login(client, username, password):
-    return client.post("/login/", {"username": username, "password": password})
+def _login(client, username, password, **meta):
+    return client.post("/login/", {"username": username, "password": password}, **meta)
 
 
 def _logged_in(client) -> bool:
@@ -45,6 +45,51 @@ def test_a_right_password_before_the_limit_resets_the_count(client, personas, se
     assert _login(client, "admin", "wrong").status_code == 200  # counting starts again
 
 
+# Behind a reverse proxy every request comes from the proxy (REMOTE_ADDR); the proxy appends the address it
+# received the request from to X-Forwarded-For, after whatever the client sent in that header itself.
+PROXY = "10.0.0.5"
+
+
+def _behind_proxy(client_address: str, forged: str = "198.51.100.66") -> dict:
+    return {"REMOTE_ADDR": PROXY, "HTTP_X_FORWARDED_FOR": f"{forged}, {client_address}"}
+
+
+def test_without_trusted_proxies_a_forged_x_forwarded_for_does_not_change_the_lockout_key(client, personas, settings):
+    assert settings.TRUSTED_PROXY_COUNT == 0  # the default: X-Forwarded-For is not read
+    for n in range(settings.AXES_FAILURE_LIMIT):
+        _login(client, "auditor", "wrong", REMOTE_ADDR="192.0.2.10", HTTP_X_FORWARDED_FOR=f"203.0.113.{n}")
+    assert set(AccessAttempt.objects.values_list("ip_address", flat=True)) == {"192.0.2.10"}
+    fresh_header = _login(
+        client, "auditor", "pw-auditor", REMOTE_ADDR="192.0.2.10", HTTP_X_FORWARDED_FOR="203.0.113.99"
+    )
+    assert fresh_header.status_code == 429 and not _logged_in(client)
+
+
+def test_behind_one_trusted_proxy_clients_are_throttled_separately(client, personas, settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        _login(client, "auditor", "wrong", **_behind_proxy("203.0.113.7"))
+    assert set(AccessAttempt.objects.values_list("ip_address", flat=True)) == {"203.0.113.7"}
+    assert _login(client, "auditor", "pw-auditor", **_behind_proxy("203.0.113.7")).status_code == 429
+    # The same proxy, another client: not locked out by the first one's guessing.
+    other = _login(client, "auditor", "pw-auditor", **_behind_proxy("203.0.113.8"))
+    assert other.status_code == 302 and _logged_in(client)
+    client.logout()
+    # The locked client cannot get out by changing the part of the header it writes itself.
+    forged = _login(client, "auditor", "pw-auditor", **_behind_proxy("203.0.113.7", forged="203.0.113.8"))
+    assert forged.status_code == 429 and not _logged_in(client)
+
+
+@pytest.mark.parametrize("header", ["", "not-an-address", "203.0.113.7\x00"])
+def test_behind_a_trusted_proxy_a_header_without_a_client_address_counts_as_the_proxy(
+    client, personas, settings, header
+):
+    settings.TRUSTED_PROXY_COUNT = 1
+    response = _login(client, "auditor", "wrong", REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR=header)
+    assert response.status_code == 200
+    assert list(AccessAttempt.objects.values_list("ip_address", flat=True)) == [PROXY]
+
+
 @pytest.fixture
 def fresh_rates():
     cache.clear()  # throttle counts live in the cache (Redis in CI)
@@ -60,6 +105,27 @@ def test_wrong_api_tokens_are_throttled_per_address(client, personas, settings, 
     throttled = client.get("/api/tenants/", HTTP_AUTHORIZATION=f"Token {good.key}")
     assert throttled.status_code == 429 and int(throttled["Retry-After"]) > 0
     assert "wrong tokens" in throttled.json()["detail"]
+
+
+def test_wrong_api_tokens_are_throttled_per_address_whatever_x_forwarded_for_says(
+    client, personas, settings, fresh_rates
+):
+    settings.API_BAD_TOKEN_RATE = "3/minute"
+    answers = [
+        client.get("/api/tenants/", HTTP_AUTHORIZATION=f"Token {'0' * 39}{n}", HTTP_X_FORWARDED_FOR=f"203.0.113.{n}")
+        for n in range(4)
+    ]
+    assert [a.status_code for a in answers] == [401, 401, 401, 429]
+    # Behind one trusted proxy, the address the proxy saw counts: another client is not throttled.
+    settings.TRUSTED_PROXY_COUNT = 1
+    cache.clear()
+    guesser = [
+        client.get("/api/tenants/", HTTP_AUTHORIZATION="Token x", **_behind_proxy("203.0.113.7")) for _ in range(4)
+    ]
+    assert [a.status_code for a in guesser] == [401, 401, 401, 429]
+    good = Token.objects.create(user=personas["auditor"])
+    other = client.get("/api/tenants/", HTTP_AUTHORIZATION=f"Token {good.key}", **_behind_proxy("203.0.113.8"))
+    assert other.status_code == 200
 
 
 def test_api_requests_are_throttled_per_user(client, personas, settings, fresh_rates):

@@ -11,7 +11,7 @@ from django.utils import timezone
 from identityhub.remediation import actions
 from identityhub.reports import evidence
 from identityhub.rollout import score
-from identityhub.scans.models import Finding
+from identityhub.scans.models import Finding, Severity
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -99,3 +99,22 @@ def test_the_scan_page_splits_open_findings_as_the_tenant_tiles_do(client, perso
     assert _number(scan_page, r'id="open-now"[^>]*>(\d+)<') == total
     # And the page says what each figure counts.
     assert "including cloud collisions" in scan_page and "when this scan completed" in scan_page
+
+
+def test_the_scan_page_lists_both_severity_rows_most_severe_first(client, personas, decided):
+    """The rows "when it completed" and "open now" list the same severities in the same order, Severity's
+    (blocking, degrading, hygiene), zeros included: not the order the JSON field stored the counts in."""
+    client.force_login(personas["lead"])
+    scan = decided.scans.get(is_current=True)
+    scan.severity_counts = {"hygiene": 4, "blocking": 2}  # no degrading finding when it completed
+    scan.save(update_fields=["severity_counts"])
+    scan_page = client.get(scan.get_absolute_url()).content.decode()
+
+    def row(after: str) -> list[str]:
+        dd = re.search(rf"<dt>{after}</dt><dd>(.*?)</dd>", scan_page, re.S).group(1)
+        return re.findall(r'class="badge (\w+)"', dd)
+
+    assert row("Findings when it completed") == row("Open now") == list(Severity.values)
+    assert list(Severity.values) == ["blocking", "degrading", "hygiene"]
+    assert _number(scan_page, r'id="completed-degrading"[^>]*>\D*(\d+)<') == 0
+    assert _number(scan_page, r'id="completed-hygiene"[^>]*>\D*(\d+)<') == 4

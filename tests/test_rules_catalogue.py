@@ -6,6 +6,7 @@ from identityhub.lib.rules import CATALOGUE_VERSION, RULES
 from identityhub.lib.rules.catalogue import SEVERITIES
 from identityhub.lib.rules.checks import SPECS
 from identityhub.lib.rules.suggestions import FIXERS
+from identityhub.scans.models import Severity
 
 IDFIX_ERRORS = {"character", "format", "length", "blank", "duplicate", "topleveldomain", "domainpart", "localpart"}
 # IdFix's docs also name MailMatch; a cloud collision is never a forest finding (IdFix never sees the tenant).
@@ -14,6 +15,11 @@ NEW_ERRORS = {"mailmatch", "cloudcollision"}
 
 def test_version_is_semver():
     assert re.fullmatch(r"\d+\.\d+\.\d+", CATALOGUE_VERSION)
+
+
+def test_the_model_lists_the_catalogues_severities_in_its_order():
+    # The rule engine (no Django) keeps SEVERITIES; pages and exports list Severity: one order, most severe first.
+    assert tuple(Severity.values) == SEVERITIES == ("blocking", "degrading", "hygiene")
 
 
 def test_every_rule_is_complete():

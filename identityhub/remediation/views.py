@@ -1,7 +1,7 @@
 """Admins fix findings in place: inline htmx actions on one finding, and bulk with a dry-run preview."""
 
 from django.contrib import messages
-from django.http import HttpResponseBadRequest
+from django.http import QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -117,13 +117,32 @@ def change_undo(request, tenant, change_id):
 # ---------------------------------------------------------------------------
 
 
-class SelectionRefused(Exception):
+class BulkRefused(Exception):
+    """A bulk preview or run that cannot go ahead: nothing is changed, and the page says why (_refuse)."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+        self.errors: dict[str, list[str]] = {}
+        self.params = QueryDict()
+
+
+class SelectionRefused(BulkRefused):
     """A "every row matching the filter" selection whose filter does not validate: it would select more."""
 
     def __init__(self, errors: dict[str, list[str]], params):
-        super().__init__(filtering.refusal_text(errors))
+        super().__init__(
+            '"All matching this filter" would select more than the filter says: part of the filter is not valid.'
+        )
         self.errors = errors
         self.params = params  # the filter as given, so the page can offer it back without the refused values
+
+
+def _action(request) -> str:
+    action = request.POST.get("action", "")
+    if action not in bulk.ACTIONS:
+        raise BulkRefused("Choose a bulk action.")
+    return action
 
 
 def _selected(request, tenant):
@@ -135,17 +154,20 @@ def _selected(request, tenant):
         if errors := filtering.refusals(filterset):
             raise SelectionRefused(errors, params)
         return filterset.qs
-    ids = [int(i) for i in request.POST.getlist("select") + request.POST.get("ids", "").split(",") if i.isdigit()]
+    # ASCII digits only: str.isdigit() also says yes to "²" (int() fails on it) and to other scripts' digits.
+    ids = [int(i) for i in request.POST.getlist("select") + request.POST.get("ids", "").split(",") if _is_id(i)]
     return queryset.filter(pk__in=ids)
+
+
+def _is_id(text: str) -> bool:
+    return text.isascii() and text.isdigit()
 
 
 @require_POST
 @tenant_view("edit")
 def bulk_preview(request, tenant):
-    action = request.POST.get("action", "")
-    if action not in bulk.ACTIONS:
-        return HttpResponseBadRequest("Choose a bulk action.")
     try:
+        action = _action(request)
         selected = _selected(request, tenant)
         if not selected.exists():
             # Nothing ticked (or nothing matches): back to the same list, saying why, not an empty preview.
@@ -154,8 +176,8 @@ def bulk_preview(request, tenant):
             )
             return redirect(reverse("finding-list", args=[tenant.slug]) + "?" + request.POST.get("filter", ""))
         rows = bulk.preview(selected, action)
-    except SelectionRefused as exc:
-        return _refuse_selection(request, tenant, action, exc)
+    except BulkRefused as exc:
+        return _refuse(request, tenant, exc)
     context = {
         "tenant": tenant,
         "action": action,
@@ -178,26 +200,29 @@ def bulk_preview(request, tenant):
 @require_POST
 @tenant_view("edit")
 def bulk_apply(request, tenant):
-    action = request.POST.get("action", "")
-    if action not in bulk.ACTIONS:
-        return HttpResponseBadRequest("Choose a bulk action.")
     try:
+        action = _action(request)
         finding_ids = list(_selected(request, tenant).values_list("pk", flat=True))
-    except SelectionRefused as exc:
-        return _refuse_selection(request, tenant, action, exc)
+        if not finding_ids:  # no empty job: the preview sends the ids it showed, so none is a stale or forged form
+            raise BulkRefused(
+                "Nothing to apply: no finding of this tenant was selected. Preview the bulk action again."
+            )
+    except BulkRefused as exc:
+        return _refuse(request, tenant, exc)
     run = bulk.start(tenant, request.user, action, finding_ids)
     return redirect(run)
 
 
-def _refuse_selection(request, tenant, action: str, exc: SelectionRefused):
-    """The preview page, answering 400: what was refused, and the list again without the refused values."""
-    badinput.refused(request, "bulk selection", str(exc))
+def _refuse(request, tenant, exc: BulkRefused):
+    """The preview page, answering 400: what was refused, and the list again (without refused filter values)."""
+    badinput.refused(request, "bulk selection", filtering.refusal_text(exc.errors) if exc.errors else exc.message)
     kept = exc.params.copy()
     for name in exc.errors:
         kept.pop(name, None)
     context = {
         "tenant": tenant,
-        "action_label": bulk.ACTIONS[action],
+        "action_label": bulk.ACTIONS.get(request.POST.get("action", ""), ""),
+        "refused": exc.message,
         "refusals": sorted(exc.errors.items()),
         "list_url": reverse("finding-list", args=[tenant.slug]) + (f"?{kept.urlencode()}" if kept else ""),
     }

@@ -100,9 +100,7 @@ SCAN_HEADER = [
     "objects in scope",
     "objects excluded",
     "findings",
-    "blocking",
-    "degrading",
-    "hygiene",
+    *Severity.values,  # most severe first, as every page lists them
     "error",
 ]
 SNAPSHOT_HEADER = ["field", "value"]
@@ -134,7 +132,7 @@ ROLLOUT_HEADER = [
 ]
 SIGN_OFF_KEYS = ["code", "user", "comment", "at", "revoked_at", "revoked_by"]
 SIGN_OFF_HEADER = ["criterion", "signed off by", "comment", "at", "revoked at", "revoked by"]
-TREND_HEADER = ["scan", "forest", "finished", "open blocking", "open degrading", "open hygiene", "readiness score"]
+TREND_HEADER = ["scan", "forest", "finished", *(f"open {s}" for s in Severity.values), "readiness score"]
 
 
 def tenant_settings(tenant) -> list[list]:
@@ -198,9 +196,7 @@ def scan_rows(scans) -> list[list]:
             s.objects_in_scope,
             s.objects_excluded,
             s.findings_count,
-            (s.severity_counts or {}).get("blocking", 0),
-            (s.severity_counts or {}).get("degrading", 0),
-            (s.severity_counts or {}).get("hygiene", 0),
+            *(n for _severity, n in Severity.split(s.severity_counts)),
             s.error,
         ]
         for s in scans
@@ -300,9 +296,7 @@ def build(tenant, user, workdir: Path, progress: Callable[[int, str], None] = la
                 t["scan"].pk,
                 t["scan"].forest.name,
                 t["scan"].finished,
-                t["blocking"],
-                t["degrading"],
-                t["hygiene"],
+                *(t[severity] for severity in Severity.values),
                 t["score"],
             ]
             for t in score_trend(scans)
@@ -328,7 +322,7 @@ def build(tenant, user, workdir: Path, progress: Callable[[int, str], None] = la
         "scans": list(scans)[-PDF_ROWS:],
         "trend": score_trend(scans),
         "score": rollout_hook.readiness_score(tenant),
-        "severity_counts": [(label, severity_counts.get(value, 0)) for value, label in Severity.choices],
+        "severity_counts": severity_counts,
         "rule_counts": list(
             open_findings.order_by().values("rule", "severity").annotate(n=Count("id")).order_by("-n", "rule")
         ),

@@ -3,23 +3,34 @@
 DRF checks throttles only after authentication has succeeded, so a stream of wrong tokens (guessing) would
 never be throttled: TokenAuthentication here counts them per client address and, past API_BAD_TOKEN_RATE,
 answers 429 before looking at the token at all. Rates are read from the settings when a request comes.
+A client address is the one login lockouts count (identityhub.client_address, TRUSTED_PROXY_COUNT).
 """
 
 from django.conf import settings
 from rest_framework import authentication, exceptions, throttling
 
+from identityhub.client_address import client_address
 
-class UserThrottle(throttling.UserRateThrottle):
+
+class ByClientAddress:
+    """DRF's own get_ident trusts X-Forwarded-For blindly (NUM_PROXIES unset): any client could pick its
+    address per request and never reach a per-address rate."""
+
+    def get_ident(self, request):
+        return client_address(request)
+
+
+class UserThrottle(ByClientAddress, throttling.UserRateThrottle):
     def get_rate(self):
         return settings.API_USER_RATE
 
 
-class AnonThrottle(throttling.AnonRateThrottle):
+class AnonThrottle(ByClientAddress, throttling.AnonRateThrottle):
     def get_rate(self):
         return settings.API_ANON_RATE
 
 
-class BadTokenThrottle(throttling.SimpleRateThrottle):
+class BadTokenThrottle(ByClientAddress, throttling.SimpleRateThrottle):
     """Counts only what `failed()` records; `allow_request` checks without counting."""
 
     scope = "bad-token"

@@ -49,9 +49,8 @@ def on_scan_completed_count(sender, scan: ScanRun, **kwargs):
 @_guarded
 def on_scan_completed(sender, scan: ScanRun, **kwargs):
     tenant = scan.tenant
-    counts = scan.severity_counts or {}
     new_blocking = Finding.objects.filter(first_scan=scan, severity=Severity.BLOCKING).open().count()
-    summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("blocking", "degrading", "hygiene"))
+    summary = ", ".join(f"{n} {severity}" for severity, n in Severity.split(scan.severity_counts))
     text = f"Scan #{scan.pk} of {scan.forest.name}: {scan.objects_in_scope} objects in scope; open {summary}."
     if new_blocking:
         text += f" {new_blocking} new blocking."

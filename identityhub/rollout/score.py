@@ -22,13 +22,12 @@ from django.db.models import Count
 from django.utils import timezone
 
 from identityhub.scans import counts as finding_counts
-from identityhub.scans.models import Finding, ScanRun
+from identityhub.scans.models import Finding, ScanRun, Severity
 from identityhub.tenants.models import Forest
 
 from . import figures
 
 WEIGHTS = {"blocking": 10, "degrading": 3, "hygiene": 1}
-SEVERITIES = ("blocking", "degrading", "hygiene")
 
 
 def readiness(objects: int, by_severity: dict[str, int]) -> int | None:
@@ -133,7 +132,7 @@ def _row(name, objects, counts, **extra) -> dict:
     return {
         "name": name,
         "objects": objects,
-        **{s: counts.get(s, 0) for s in SEVERITIES},
+        **dict(Severity.split(counts)),
         "score": readiness(objects, counts),
         **extra,
     }
@@ -160,16 +159,16 @@ def _burn_down(tenant, points: int) -> dict:
         .values_list("forest_id", "finished", "severity_counts")
     )
     latest: dict[int, dict] = {}
-    labels, series = [], {s: [] for s in SEVERITIES}
+    labels, series = [], {s: [] for s in Severity.values}
     for forest_id, finished, severity_counts in scans:
         latest[forest_id] = severity_counts or {}
         labels.append(f"{timezone.localtime(finished):%d %b %H:%M}")
-        for severity in SEVERITIES:
+        for severity in Severity.values:
             series[severity].append(sum(c.get(severity, 0) for c in latest.values()))
     if labels:
         now = finding_counts.open_by_severity(tenant)
         labels.append("now")
-        for severity in SEVERITIES:
+        for severity in Severity.values:
             series[severity].append(now.get(severity, 0))
     return {"labels": labels[-points:], **{s: v[-points:] for s, v in series.items()}}
 

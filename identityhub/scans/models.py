@@ -268,9 +268,19 @@ class StagedFinding(models.Model):
 
 
 class Severity(models.TextChoices):
+    """Most severe first: the order every page, export and message lists severities in (the rule
+    catalogue's SEVERITIES, which the Django-free rule engine keeps; a test holds them equal)."""
+
     BLOCKING = "blocking", "Blocking"
     DEGRADING = "degrading", "Degrading"
     HYGIENE = "hygiene", "Hygiene"
+
+    @classmethod
+    def split(cls, counts: dict | None) -> list[tuple[str, int]]:
+        """[(severity, n)] in this order, zeros included, from counts keyed by severity: a JSONField
+        such as ScanRun.severity_counts comes back in PostgreSQL's jsonb key order (hygiene first)."""
+        counts = counts or {}
+        return [(severity, counts.get(severity, 0)) for severity in cls.values]
 
 
 class FindingQuerySet(models.QuerySet):

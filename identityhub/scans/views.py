@@ -134,7 +134,7 @@ def scan_detail(request, tenant, scan_id):
     open_now = sum(open_split.values()) if open_split is not None else None
     context = {
         "tenant": tenant, "scan": scan, "rule_counts": rule_counts, "rules": rules.RULES, "open_now": open_now,
-        "open_split": [(sev, (open_split or {}).get(sev, 0)) for sev in Severity.values],
+        "open_split": Severity.split(open_split),
     }  # fmt: skip
     return render(request, template, context)
 

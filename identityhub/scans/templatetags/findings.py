@@ -1,6 +1,7 @@
 from django import template
 
 from identityhub.lib import rules
+from identityhub.scans.models import Severity
 from identityhub.scans.names import object_name
 
 register = template.Library()
@@ -21,6 +22,18 @@ def rule_why(code: str) -> str:
 @register.filter
 def get_item(mapping, key):
     return mapping.get(key) if mapping else None
+
+
+@register.filter
+def severity_split(counts) -> list[tuple[str, int]]:
+    """{% for severity, n in counts|severity_split %}: every severity, most severe first."""
+    return Severity.split(counts)
+
+
+@register.simple_tag
+def severities() -> list[tuple[str, str]]:
+    """{% severities as choices %}: (severity, label) in the same order, for column headers."""
+    return Severity.choices
 
 
 register.filter("object_name", object_name)
