@@ -258,6 +258,7 @@ def test_the_demos_story_stays_current_as_time_passes(client, demo, settings, sh
     from django.utils import formats, timezone
 
     from identityhub.rollout import criteria
+    from identityhub.rollout.models import SignOff
 
     tenant = Checkpoint.objects.get(tenant__slug="contoso-demo").tenant
     other = _another_tenants_history(demo)
@@ -272,6 +273,8 @@ def test_the_demos_story_stays_current_as_time_passes(client, demo, settings, sh
     aged = criteria.evaluate(criteria.Evidence(tenant, Checkpoint.objects.get(tenant=tenant)))
     assert aged["forests-scanned"].state == "not_met"  # the fault: a week later, the demo's scans are stale
     score.burn_down(tenant)  # a page viewed just before the beat: its counts are kept
+    # Someone trying the demo since it was dated: what happened in real time stays when it happened.
+    tried = SignOff.objects.create(tenant=tenant, code="forests-scanned", user=demo, comment="Looks right.")
 
     task, _every = _demo_task_every(settings)
     import_module(task.rsplit(".", 1)[0])
@@ -301,5 +304,6 @@ def test_the_demos_story_stays_current_as_time_passes(client, demo, settings, sh
     assert formats.date_format(timezone.localtime(), "DATE_FORMAT") in newest
     overview = client.get("/t/contoso-demo/").content.decode()
     assert re.search(r"#\d+</a>, \d+\xa0minutes? ago, \d+ objects", overview)
+    assert SignOff.objects.get(pk=tried.pk).at == tried.at  # not a week into the future
     # No other tenant's row moved, not even its snapshots labelled demo.
     assert _dated(other) == others
