@@ -185,8 +185,8 @@ CELERY_BEAT_SCHEDULE = {
     "confirm-unknown-changes": {"task": "identityhub.remediation.tasks.confirm_unknown_changes", "schedule": 300.0},
     "confirm-unknown-test-groups": {"task": "identityhub.rollout.tasks.confirm_unknown_test_groups", "schedule": 300.0},
     "resume-stalled-bulk-runs": {"task": "identityhub.remediation.bulk.resume_stalled_runs", "schedule": 120.0},
-    # The demo's sync health is dated from now again (demo/tasks.py), well within the 40-minute
-    # threshold: its newest point says a sync 24 minutes old; a no-op without the demo tenant.
+    # The demo's story, its sync health first, is dated from now again (demo/tasks.py), well within
+    # the 40-minute threshold: its newest point says a sync 24 minutes old; a no-op without the demo tenant.
     "demo-health-current": {"task": "identityhub.demo.tasks.keep_demo_current", "schedule": 300.0},
     "remove-expired-exports": {
         "task": "identityhub.reports.tasks.remove_expired_exports",

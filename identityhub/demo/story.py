@@ -17,16 +17,18 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.core.files import File
+from django.db import transaction
+from django.db.models import Case, F, When
 from django.utils import timezone
 
 from identityhub.health.demo import bring_to_now, seed_demo
 from identityhub.lib.entry import Entry
 from identityhub.lib.ldif import read_export
 from identityhub.remediation import actions
-from identityhub.remediation.models import Change
+from identityhub.remediation.models import Change, RevertedFix, Waiver
 from identityhub.rollout import progress
-from identityhub.rollout.models import RolloutEvent
-from identityhub.scans import pipeline
+from identityhub.rollout.models import Checkpoint, CriterionState, RolloutEvent, ScanFigures, SignOff
+from identityhub.scans import counts, pipeline
 from identityhub.scans.models import Finding, ScanRun
 from identityhub.scans.sources import entries_for
 from identityhub.tenants.models import Forest, Membership, Role, Tenant
@@ -99,13 +101,74 @@ def tell(admin) -> Told:
 
 
 def keep_current() -> bool:
-    """Date the demo's sync health from now again (the beat task and every bootstrap_demo), and
-    recompute its criteria when it moved; False when there is no demo tenant or nothing moved."""
+    """Date the demo's story from now again (the beat task and every bootstrap_demo): its sync health
+    (health.demo.bring_to_now, which says how far it moved), then every other date the story tells
+    by the same shift, and its criteria recomputed; False when there is no demo tenant or nothing
+    moved. So the latest scan stays as recent as the newest sync, and the month stays a month.
+
+    Only dates up to the moment the story was last dated to (`now - shift`: the health's newest
+    point at its age in the data) move: a row written since, by someone trying the demo, happened in
+    real time, and moved by the shift it would be dated in the future."""
     demo = Tenant.objects.filter(slug=SLUG).first()
-    if demo is None or not bring_to_now(demo):
+    if demo is None:
         return False
-    progress.recompute(demo)
+    now = timezone.now()
+    with transaction.atomic():  # the health and the rest of the story move together, or neither
+        shift = bring_to_now(demo, now=now)
+        if not shift:
+            return False
+        _move_story(demo, now - shift, shift)
+        # Dated `now`, the moment the story is now told up to: what the recompute writes (a state
+        # changed, a line of the timeline) is the story's too, and moves with it next time.
+        progress.recompute(demo, now=now)
     return True
+
+
+def _story_dates(demo: Tenant) -> list[tuple]:
+    """The demo's rows that the story dates, and their dates: (rows, field names). Left out: jobs
+    and deliveries that run on real time (health pulls, apply runs, exports, webhooks, test-group
+    round trips; a scan still queued or running), the times each recompute stamps (computed_at),
+    and the tenant's and forest's own rows (the tenant's creation time keys the kept counts)."""
+    return [
+        (
+            ScanRun.objects.filter(tenant=demo).exclude(status__in=ScanRun.ACTIVE),
+            ("created", "started", "finished", "heartbeat", "refreshed", "reviewed_at"),
+        ),
+        # The picture's time the figures were counted at: moved with it, or the figures are counted again.
+        (ScanFigures.objects.filter(scan__tenant=demo), ("as_of",)),
+        (Finding.objects.filter(tenant=demo), ("first_seen", "last_seen", "resolved_at", "verified_at")),
+        (Change.objects.filter(tenant=demo), ("created", "approved_at", "applied_at")),
+        (Waiver.objects.filter(tenant=demo), ("created", "reopened_at", "revoked_at")),
+        (RevertedFix.objects.filter(finding__tenant=demo), ("detected_at",)),
+        (RolloutEvent.objects.filter(tenant=demo), ("at",)),
+        (SignOff.objects.filter(tenant=demo), ("at", "revoked_at")),
+        (CriterionState.objects.filter(tenant=demo), ("changed_at",)),
+        (Checkpoint.objects.filter(tenant=demo), ("step7_done_at", "step8_done_at")),
+    ]
+
+
+def _move_story(demo: Tenant, told_until, shift) -> None:
+    """Every date of the story up to `told_until` moved forward by `shift` (one UPDATE per table)."""
+    _move_expiries(demo, told_until, shift)
+    for rows, fields in _story_dates(demo):
+        rows.update(
+            **{
+                name: Case(When(**{f"{name}__lte": told_until}, then=F(name) + shift), default=F(name))
+                for name in fields
+            }
+        )
+    # The kept counts and rows show dates too (the burn-down's labels, the findings' "seen").
+    counts.changed(demo.pk)
+
+
+def _move_expiries(demo: Tenant, told_until, shift) -> None:
+    """An exception still ends as many days after it was granted as told: its expiry moves by the
+    days its granting moves, not by the shift itself (a date plus a beat's five minutes is the same
+    date: run after run, the exception would expire in real time), and no further (never endless)."""
+    waivers = list(Waiver.objects.filter(tenant=demo, created__lte=told_until).only("created", "expires_on"))
+    for waiver in waivers:
+        waiver.expires_on += timezone.localdate(waiver.created + shift) - timezone.localdate(waiver.created)
+    Waiver.objects.bulk_update(waivers, ["expires_on"])
 
 
 def _breakable(entries: list[Entry]) -> list[Entry]:
