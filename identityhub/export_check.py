@@ -262,11 +262,21 @@ def _domains_file(path: str | None) -> list[str]:
 
 
 def check(paths: list[Path], ctx: rules.Context) -> Report:
-    """Every finding of every file; Unreadable before anything is returned when one is malformed."""
+    """Every finding of every file; Unreadable before anything is returned when one is malformed.
+    The caller closes the Report (it owns the spill)."""
     for path in paths:
         if not path.is_file():
             raise Unreadable(f"{path}: no such file")
     report = Report()
+    try:
+        _check(paths, ctx, report)
+    except BaseException:
+        report.close()  # and with it the spill's file
+        raise
+    return report
+
+
+def _check(paths: list[Path], ctx: rules.Context, report: Report) -> None:
     # Pass 1 reads every file whole: a malformed file stops us before any output, and the
     # duplicate finder learns every value, so suggestions never propose a taken one.
     finder = rules.DuplicateFinder(ctx)
@@ -288,7 +298,6 @@ def check(paths: list[Path], ctx: rules.Context) -> Report:
     report.spill.withhold()
     for finding, cls in finder.findings_with_class():  # duplicates suggest nothing
         report.add(finding, cls)
-    return report
 
 
 def _claims(entry, finding: rules.Finding, ctx: rules.Context) -> list[tuple[str, str, str]]:
