@@ -17,16 +17,16 @@ import csv
 import io
 import json
 import os
+import sqlite3
 import sys
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from identityhub.lib import rules
 from identityhub.lib.ldif import ExportFormatError, read_export
 from identityhub.lib.rules.checks import check_in_scope
-from identityhub.lib.rules.duplicates import SuggestionClaims
+from identityhub.lib.rules.duplicates import value_keys
 
 FIELDS = (
     "dn",
@@ -41,6 +41,10 @@ FIELDS = (
     "guid",
     "file",
 )
+# The spill's finding table (FindingSpill): a column per field, named as the field.
+_COLUMNS = ", ".join(f'"{name}"' for name in FIELDS)
+_INSERT = f"INSERT INTO finding VALUES (?{', ?' * len(FIELDS)})"  # noqa: S608 - seq, then one ? a field
+_SELECT = f"SELECT {_COLUMNS} FROM finding"  # noqa: S608 - constant text, our own column names
 EXIT_CLEAN, EXIT_BLOCKING, EXIT_UNREADABLE = 0, 1, 2
 FORMATS = ("table", "json", "csv")
 _SEVERITY_ORDER = {name: i for i, name in enumerate(rules.catalogue.SEVERITIES)}
@@ -50,23 +54,41 @@ class Unreadable(Exception):
     """An input file (or the domains file) cannot be read: exit status 2."""
 
 
-@dataclass
 class Report:
-    findings: list[tuple[rules.Finding, str]] = field(default_factory=list)  # with the object's class
-    objects: int = 0
-    excluded: Counter = field(default_factory=Counter)
-    skipped: Counter = field(default_factory=Counter)  # ldapsearch references and trailers, per kind
+    """The counts of a check, and its findings in a spill on disk (FindingSpill), read back in order.
 
-    def rows(self) -> Iterator[dict]:
-        """One dict per finding, made as it is written (a dict per finding would double the memory)."""
-        return (_row(finding, object_class) for finding, object_class in self.findings)
+    Memory does not grow with the findings: counts are per rule, error type and severity.
+    Close it (or use it as a context manager) to delete the spill.
+    """
 
-    def counts(self, column: str) -> Counter:
-        return Counter(getattr(finding, column) for finding, _ in self.findings)
+    def __init__(self):
+        self.objects = 0
+        self.excluded: Counter = Counter()
+        self.skipped: Counter = Counter()  # ldapsearch references and trailers, per kind
+        self.by_rule: Counter = Counter()  # in order of first appearance, as most_common() breaks ties
+        self.by_error: Counter = Counter()
+        self.by_severity: Counter = Counter()
+        self.first: dict[str, tuple[str, str]] = {}  # rule -> (severity, error) of its first finding
+        self.spill = FindingSpill()
+
+    def add(self, finding: rules.Finding, object_class: str, claims: list[tuple[str, str, str]] = ()) -> None:
+        self.by_rule[finding.rule] += 1
+        self.by_error[finding.error] += 1
+        self.by_severity[finding.severity] += 1
+        self.first.setdefault(finding.rule, (finding.severity, finding.error))
+        self.spill.add(finding, object_class, claims)
+
+    def rows(self, rule: str | None = None) -> Iterator[dict]:
+        """One dict per finding (of one rule), in the order found, made as it is written."""
+        return self.spill.rows(rule)
+
+    @property
+    def count(self) -> int:
+        return self.by_rule.total()
 
     @property
     def blocking(self) -> bool:
-        return any(finding.severity == "blocking" for finding, _ in self.findings)
+        return self.by_severity["blocking"] > 0
 
     def summary(self) -> dict:
         return {
@@ -74,11 +96,89 @@ class Report:
             "in_scope": self.objects - sum(self.excluded.values()),
             "excluded": dict(self.excluded.most_common()),
             "skipped_records": dict(sorted(self.skipped.items())),
-            "findings": len(self.findings),
-            "by_rule": dict(self.counts("rule").most_common()),
-            "by_error": dict(self.counts("error").most_common()),
-            "by_severity": {s: n for s in rules.catalogue.SEVERITIES if (n := self.counts("severity")[s])},
+            "findings": self.count,
+            "by_rule": dict(self.by_rule.most_common()),
+            "by_error": dict(self.by_error.most_common()),
+            "by_severity": {s: n for s in rules.catalogue.SEVERITIES if (n := self.by_severity[s])},
         }
+
+    def close(self) -> None:
+        self.spill.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+
+class FindingSpill:
+    """Findings written to a temporary SQLite database as they are found, read back in order.
+
+    A suggestion is only final once every finding is known: two objects whose suggestions take the
+    same value get neither (the rule of duplicates.SuggestionClaims, which holds its claims in
+    memory; the scans do it in SQL, pipeline.vet_suggestions). Here the claims go to the spill
+    too, and withhold() applies the rule there, so memory stays bounded. SQLite's page cache is
+    capped (CACHE_KIB); the rest lives in a file it deletes when closed.
+    """
+
+    BATCH = 1000  # findings written per transaction
+    CACHE_KIB = 4096
+
+    def __init__(self):
+        self._db = sqlite3.connect("")  # "": a private temporary database on disk
+        self._db.executescript(f"""
+            PRAGMA cache_size = -{self.CACHE_KIB};
+            PRAGMA journal_mode = OFF;
+            PRAGMA synchronous = OFF;
+            CREATE TABLE finding (seq INTEGER PRIMARY KEY, {_COLUMNS});
+            CREATE TABLE claim (seq INTEGER, kind TEXT, normalized TEXT, owner TEXT);
+        """)  # fmt: skip
+        self._seq = 0
+        self._findings: list[tuple] = []
+        self._claims: list[tuple] = []
+
+    def add(self, finding: rules.Finding, object_class: str, claims) -> None:
+        self._seq += 1
+        row = _row(finding, object_class)
+        self._findings.append((self._seq, *(row[f] for f in FIELDS)))
+        self._claims += [(self._seq, *claim) for claim in claims]
+        if len(self._findings) >= self.BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        with self._db:
+            self._db.executemany(_INSERT, self._findings)
+            if self._claims:  # none after withhold(), which drops the table
+                self._db.executemany("INSERT INTO claim VALUES (?, ?, ?, ?)", self._claims)
+        self._findings, self._claims = [], []
+
+    def withhold(self) -> None:
+        """Drop every suggestion that takes a value another object's suggestion takes too."""
+        self._flush()
+        with self._db:
+            self._db.execute("""
+                UPDATE finding SET suggestion = NULL WHERE seq IN (
+                    SELECT claim.seq FROM claim JOIN (
+                        SELECT kind, normalized FROM claim GROUP BY kind, normalized
+                        HAVING COUNT(DISTINCT owner) > 1
+                    ) AS contested USING (kind, normalized)
+                )
+            """)  # fmt: skip
+            self._db.execute("DROP TABLE claim")
+            self._db.execute("CREATE INDEX finding_rule ON finding (rule, seq)")  # the table format's order
+
+    def rows(self, rule: str | None = None) -> Iterator[dict]:
+        self._flush()
+        if rule is None:
+            cursor = self._db.execute(f"{_SELECT} ORDER BY seq")
+        else:
+            cursor = self._db.execute(f"{_SELECT} WHERE rule = ? ORDER BY seq", (rule,))
+        for values in cursor:
+            yield dict(zip(FIELDS, values, strict=True))
+
+    def close(self) -> None:
+        self._db.close()
 
 
 DESCRIPTION = (
@@ -123,6 +223,11 @@ def run(args: argparse.Namespace, stdout, stderr) -> int:
     except Unreadable as exc:
         stderr.write(f"check_export: {exc}\n")
         return EXIT_UNREADABLE
+    with report:
+        return _write(report, args, stdout, stderr)
+
+
+def _write(report: Report, args: argparse.Namespace, stdout, stderr) -> int:
     for kind, n in report.skipped.items():
         if kind.startswith("incomplete"):
             stderr.write(f"check_export: warning: ldapsearch reported {kind.partition(': ')[2]} ({n}x): "
@@ -157,11 +262,21 @@ def _domains_file(path: str | None) -> list[str]:
 
 
 def check(paths: list[Path], ctx: rules.Context) -> Report:
-    """Every finding of every file; Unreadable before anything is returned when one is malformed."""
+    """Every finding of every file; Unreadable before anything is returned when one is malformed.
+    The caller closes the Report (it owns the spill)."""
     for path in paths:
         if not path.is_file():
             raise Unreadable(f"{path}: no such file")
     report = Report()
+    try:
+        _check(paths, ctx, report)
+    except BaseException:
+        report.close()  # and with it the spill's file
+        raise
+    return report
+
+
+def _check(paths: list[Path], ctx: rules.Context, report: Report) -> None:
     # Pass 1 reads every file whole: a malformed file stops us before any output, and the
     # duplicate finder learns every value, so suggestions never propose a taken one.
     finder = rules.DuplicateFinder(ctx)
@@ -172,8 +287,6 @@ def check(paths: list[Path], ctx: rules.Context) -> Report:
             finder.add(entry)
         if report.objects == before:  # an empty file must not pass a pipeline's gate as "clean"
             raise Unreadable(f"{path}: holds no directory objects (an empty export, or not an export at all)")
-    claims = SuggestionClaims(ctx)
-    found = []
     for path in paths:
         for entry in _read(path, Counter()):  # counted in pass 1 already
             reason = rules.exclusion_reason(entry, ctx)
@@ -181,19 +294,19 @@ def check(paths: list[Path], ctx: rules.Context) -> Report:
                 report.excluded[reason] += 1
                 continue
             for finding in check_in_scope(entry, ctx, is_taken=finder.is_taken):  # exclusion just asked
-                found.append((entry.dn, entry.source, finding, entry.object_class, claims.claim(entry, finding)))
-    for dn, source, finding, object_class, keys in found:
-        if keys and not claims.keeps(_Owner(dn, source), keys):
-            finding.suggestion = None  # another object's suggestion wants the same value
-        report.findings.append((finding, object_class))
-    report.findings += finder.findings_with_class()
-    return report
+                report.add(finding, entry.object_class, _claims(entry, finding, ctx))
+    report.spill.withhold()
+    for finding, cls in finder.findings_with_class():  # duplicates suggest nothing
+        report.add(finding, cls)
 
 
-@dataclass(frozen=True)
-class _Owner:  # what SuggestionClaims.keeps() reads of an entry, without keeping the entry
-    dn: str
-    source: str
+def _claims(entry, finding: rules.Finding, ctx: rules.Context) -> list[tuple[str, str, str]]:
+    """(kind, normalized, owner) of each value the finding's suggestion would take (see FindingSpill)."""
+    if not finding.suggestion:
+        return []
+    owner = f"{entry.source}\x1f{entry.dn}"  # one object, whatever its findings
+    keys = value_keys(finding.attribute, finding.suggestion, entry, ctx)
+    return [(kind, normalized, owner) for kind, normalized in keys]
 
 
 def _read(path: Path, stats: Counter | None):
@@ -247,20 +360,18 @@ def _write_csv(report: Report, out, err, summary_only: bool) -> None:
 
 
 def _write_table(report: Report, out, err, summary_only: bool) -> None:
-    by_rule: dict[str, list[dict]] = {}
-    for row in report.rows():
-        by_rule.setdefault(row["rule"], []).append(row)
-    order = sorted(by_rule, key=lambda code: (_SEVERITY_ORDER[by_rule[code][0]["severity"]], -len(by_rule[code])))
+    count = report.by_rule
+    # Rules by the severity of their first finding, then most findings first, then first found first.
+    order = sorted(count, key=lambda code: (_SEVERITY_ORDER[report.first[code][0]], -count[code]))
     width = max((len(code) for code in order), default=4)
     out.write(f"{'RULE':{width}}  {'SEVERITY':9}  {'ERROR':14}  {'COUNT':>6}  TITLE\n")
     for code in order:
-        first = by_rule[code][0]
-        title = rules.RULES[code].title
-        out.write(f"{code:{width}}  {first['severity']:9}  {first['error']:14}  {len(by_rule[code]):6}  {title}\n")
+        severity, error = report.first[code]
+        out.write(f"{code:{width}}  {severity:9}  {error:14}  {count[code]:6}  {rules.RULES[code].title}\n")
     if not summary_only:
         for code in order:
-            out.write(f"\n{code} ({len(by_rule[code])}): {rules.RULES[code].title}\n")
-            for row in by_rule[code]:
+            out.write(f"\n{code} ({count[code]}): {rules.RULES[code].title}\n")
+            for row in report.rows(code):
                 hint = f" -> {row['suggestion']}" if row["suggestion"] is not None else ""
                 out.write(f"  {row['dn']}  [{row['attribute']}] {row['value']!r}{hint}\n")
                 if row["detail"]:

@@ -164,7 +164,7 @@ def test_exports_say_last_seen_as_the_findings_table_does(forest):
     rescan = scan_with(forest, directory(5, guids))
     rescan.refresh_from_db()
     column = datasets.FINDING_HEADER.index("last seen")
-    rows = list(datasets.finding_rows(Finding.objects.filter(forest=forest)))
+    rows = list(datasets.finding_rows(Finding.objects.filter(forest=forest), forest.tenant))
     assert rows and {row[column] for row in rows} == {rescan.refreshed}
 
 

@@ -262,7 +262,7 @@ def build(tenant, user, workdir: Path, progress: Callable[[int, str], None] = la
     add_csv("forests.csv", FOREST_HEADER, forest_rows(forests))
     add_csv("scans.csv", SCAN_HEADER, scan_rows(scans))
     progress(20, "open findings")
-    add_csv("findings-open.csv", datasets.FINDING_HEADER, datasets.finding_rows(open_findings))
+    add_csv("findings-open.csv", datasets.FINDING_HEADER, datasets.finding_rows(open_findings, tenant))
     progress(50, "exceptions and changes")
     waivers = datasets.waivers_queryset(request, tenant, data={})
     add_csv("exceptions.csv", datasets.WAIVER_HEADER, datasets.waiver_rows(waivers))

@@ -115,7 +115,7 @@ def build_workbook(
     done = 0
     for i, (code, n) in enumerate(by_rule):
         sheet = writer.sheet(code, FINDING_HEADER)
-        for row in finding_rows(queryset.filter(rule=code)):
+        for row in finding_rows(queryset.filter(rule=code), tenant):
             writer.append(sheet, row)
         done += n
         progress(15 + int(80 * done / max(total, 1)), f"rule {i + 1} of {len(by_rule)}")

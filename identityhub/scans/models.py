@@ -6,6 +6,7 @@ its findings merged into Finding. A failed scan leaves the previous picture unto
 """
 
 import base64
+import datetime
 import uuid
 
 from django.conf import settings
@@ -27,6 +28,11 @@ class ScanRunQuerySet(models.QuerySet):
 
     def current(self):
         return self.filter(is_current=True)
+
+    def refreshed_by_forest(self) -> dict[int, datetime.datetime | None]:
+        """Forest id -> ScanRun.refreshed of its current scan (one per forest), for
+        FindingQuerySet.with_seen(refreshed=...)."""
+        return dict(self.current().values_list("forest_id", "refreshed"))
 
 
 class ScanRun(models.Model):
@@ -297,17 +303,29 @@ class FindingQuerySet(models.QuerySet):
         compares with, not what anyone counts as open."""
         return self.exclude(status=Finding.Status.RESOLVED)
 
-    def with_seen(self):
+    def with_seen(self, refreshed: dict[int, datetime.datetime | None] | None = None):
         """Annotate `seen`: when the finding was last known present. A delta scan reads only what
         changed, and a full scan does not rewrite a finding it sees again unchanged (issue 18), so
         an unresolved finding was still there when the forest's picture was last refreshed
-        (ScanRun.refreshed), though its last_seen (its last change) is older."""
-        refreshed = ScanRun.objects.filter(forest=models.OuterRef("forest"), is_current=True).values("refreshed")[:1]
+        (ScanRun.refreshed), though its last_seen (its last change) is older.
+
+        `refreshed` (ScanRunQuerySet.refreshed_by_forest(): forest id -> that time) puts the times in
+        the query as constants instead of a correlated subquery per row, for a long export.
+        """
+        if refreshed is None:
+            current = ScanRun.objects.filter(forest=models.OuterRef("forest"), is_current=True)
+            refresh = models.Subquery(current.values("refreshed")[:1])
+        else:
+            refresh = models.Case(
+                *(models.When(forest_id=forest, then=models.Value(at)) for forest, at in refreshed.items() if at),
+                default=None,
+                output_field=models.DateTimeField(),
+            )
         return self.annotate(
             seen=models.Case(
                 models.When(
                     ~Q(status=Finding.Status.RESOLVED),
-                    then=Greatest(models.F("last_seen"), Coalesce(models.Subquery(refreshed), models.F("last_seen"))),
+                    then=Greatest(models.F("last_seen"), Coalesce(refresh, models.F("last_seen"))),
                 ),
                 default=models.F("last_seen"),
             )
