@@ -1,6 +1,7 @@
 import django_filters
 from django.db.models import Q
 
+from identityhub.choices import ConstantChoices, ListedModelChoiceFilter
 from identityhub.lib import rules
 from identityhub.widgets import LeanSelect
 
@@ -15,27 +16,33 @@ class FindingFilter(django_filters.FilterSet):
 
     q = django_filters.CharFilter(method="search", label="Search")
     status = django_filters.ChoiceFilter(
-        choices=[*Finding.Status.choices, (UNRESOLVED, "Not resolved (open, accepted, excepted)")],
+        choices=ConstantChoices([*Finding.Status.choices, (UNRESOLVED, "Not resolved (open, accepted, excepted)")]),
         method="by_status",
         empty_label="Any status",
         widget=LeanSelect,
     )
-    severity = django_filters.ChoiceFilter(choices=Severity.choices, widget=LeanSelect)
+    severity = django_filters.ChoiceFilter(choices=ConstantChoices(Severity.choices), widget=LeanSelect)
     rule = django_filters.ChoiceFilter(
         label="Problem",
-        choices=sorted(((code, f"{rule.title} ({code})") for code, rule in rules.RULES.items()), key=lambda c: c[1]),
+        choices=ConstantChoices(
+            sorted(((code, f"{rule.title} ({code})") for code, rule in rules.RULES.items()), key=lambda c: c[1])
+        ),
         widget=LeanSelect,  # ~100 options on every request of the list: not a template each (issue 18)
     )
-    error = django_filters.ChoiceFilter(choices=[(e, e) for e in ERROR_TYPES], label="Error type", widget=LeanSelect)
+    error = django_filters.ChoiceFilter(
+        choices=ConstantChoices((e, e) for e in ERROR_TYPES), label="Error type", widget=LeanSelect
+    )
     attribute = django_filters.CharFilter(lookup_expr="iexact")
-    forest = django_filters.ModelChoiceFilter(queryset=None, widget=LeanSelect)
+    forest = ListedModelChoiceFilter(queryset=None, widget=LeanSelect)
     ou = django_filters.CharFilter(method="in_ou", label="OU")
     reverted = django_filters.BooleanFilter(
         field_name="reverted_fixes", lookup_expr="isnull", exclude=True, label="Fix undone in AD", distinct=True,
         widget=LeanSelect(choices=[("", "Any"), ("true", "Yes"), ("false", "No")]),  # not "Unknown"
     )  # fmt: skip
     object_class = django_filters.ChoiceFilter(
-        choices=[(c, c) for c in ("user", "inetOrgPerson", "contact", "group")], label="Class", widget=LeanSelect
+        choices=ConstantChoices((c, c) for c in ("user", "inetOrgPerson", "contact", "group")),
+        label="Class",
+        widget=LeanSelect,
     )
 
     class Meta:
