@@ -12,6 +12,7 @@ from identityhub.tenants.access import get_forest_for_user, tenant_view
 from identityhub.tenants.models import Forest
 
 from . import counts, holders, object_page
+from .chips import rule_chips
 from .filters import FindingFilter
 from .forms import UploadForm
 from .models import DirectoryObject, Finding, ScanRun, Severity
@@ -53,9 +54,9 @@ def finding_list(request, tenant):
         "filter": filterset,
         "table": table,
         "rule_counts": rule_counts,
+        "rule_chips": rule_chips(request.GET, rule_counts),
         "can_edit": can_edit,
         "querystring": request.GET.urlencode(),
-        "current_rule": request.GET.get("rule", ""),
     }
     template = "scans/finding_list.html"
     if request.htmx and request.htmx.target == "findings":
