@@ -28,7 +28,11 @@ class ConstantChoices(BaseChoiceIterator):
 
 
 class ListedModelChoiceIterator(ModelChoiceIterator):
-    """django-filter's model choices (the empty and null choices first), from one plain query."""
+    """django-filter's model choices (the empty and null choices first), from one plain query.
+
+    The rows are kept on the field's queryset: a form lives for one request (a FilterSet copies its
+    filters and the form its fields for each), and a page that shows the same rows elsewhere (the
+    findings list's forest names) reads them from there instead of asking again."""
 
     def __iter__(self):
         field = self.field
@@ -36,7 +40,7 @@ class ListedModelChoiceIterator(ModelChoiceIterator):
             yield ("", field.empty_label)
         if field.null_label is not None:
             yield (field.null_value, field.null_label)
-        for obj in self.queryset.all():  # a copy: the field's own queryset keeps no rows between renders
+        for obj in self.queryset:
             yield self.choice(obj)
 
 

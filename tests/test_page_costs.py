@@ -19,6 +19,7 @@ from identityhub.remediation import planned
 from identityhub.remediation.models import Change
 from identityhub.scans.filters import FindingFilter
 from identityhub.scans.models import Finding
+from identityhub.tenants.models import Forest
 
 from .reports_support import make_report_data
 
@@ -119,6 +120,18 @@ def test_a_filter_form_reads_its_forests_without_a_server_side_cursor(client, pe
     body = client.get(path).content.decode()
     selected = "selected" if "forest=" in path else ""
     assert re.search(rf'<option value="{forest.pk}"[^>]*{selected}[^>]*>{re.escape(forest.name)}</option>', body)
+
+
+def test_the_findings_list_reads_the_forests_once(client, personas, data, forest):
+    """The forest filter's choices and the table's forest names (a second forest shows the column)
+    are the same rows: one query."""
+    Forest.objects.create(tenant=forest.tenant, name="b-second.example", servers="127.0.0.12", base_dns="DC=b")
+    client.force_login(personas["admin"])
+    sql = sql_of(client, "/t/acme/findings/")
+    assert len([s for s in sql if 'FROM "tenants_forest"' in s]) == 1, sql
+    body = client.get("/t/acme/findings/").content.decode()
+    assert 'class="col-forest"' in body and f'<td class="col-forest">{forest.name}</td>' in body
+    assert body.index(">b-second.example</option>") < body.index(f">{forest.name}</option>")  # by name
 
 
 def test_the_findings_filter_shares_its_choices_instead_of_copying_them(forest):

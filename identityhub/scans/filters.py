@@ -57,6 +57,11 @@ class FindingFilter(django_filters.FilterSet):
         super().__init__(data, *args, **kwargs)
         self.filters["forest"].queryset = tenant.forests.without_secrets()  # named, not decrypted
 
+    @property
+    def forests(self) -> list:
+        """The tenant's forests, by name: the rows the forest filter offers, read once for the page."""
+        return list(self.form.fields["forest"].queryset)
+
     def search(self, queryset, name, value):
         return queryset.filter(Q(dn__icontains=value) | Q(value__icontains=value) | Q(suggestion__icontains=value))
 

@@ -41,7 +41,7 @@ def finding_list(request, tenant):
     findings = filterset.qs
     can_edit = "edit" in request.tenant_permissions
     hidden = () if can_edit else ("select", "actions")
-    forests = list(tenant.forests.order_by("pk").values_list("name", flat=True))
+    forests = [forest.name for forest in sorted(filterset.forests, key=lambda forest: forest.pk)]
     if len(forests) < 2:
         hidden += ("forest",)  # one forest: the column would repeat its name on every row
     table = FindingTable(findings, exclude=hidden, tenant=tenant, forest_names=forests)
