@@ -144,3 +144,14 @@ def test_the_findings_filter_shares_its_choices_instead_of_copying_them(forest):
     codes = [value for value, _label in first.form.fields["rule"].choices][1:]
     assert sorted(codes) == sorted(rules.RULES)
     assert not FindingFilter({"rule": "no.such.rule"}, tenant=forest.tenant, queryset=Finding.objects.none()).is_valid()
+
+
+def test_the_findings_filter_form_renders_no_widget_template(client, personas, data):
+    """Its selects and text inputs are written in Python (identityhub/widgets.py): a template per
+    widget (and an attrs template in each) on every request of the list."""
+    client.force_login(personas["admin"])
+    response = client.get("/t/acme/findings/?q=a%22b&attribute=mail")
+    assert not [t.name for t in response.templates if t.name.startswith("django/forms/")]
+    body = response.content.decode()
+    assert '<input type="text" name="q" value="a&quot;b" id="id_q">' in body
+    assert '<input type="text" name="attribute" value="mail" id="id_attribute">' in body

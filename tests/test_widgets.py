@@ -6,7 +6,7 @@ from django import forms
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy
 
-from identityhub.widgets import LeanSelect
+from identityhub.widgets import LeanSelect, LeanTextInput
 
 CHOICES = [
     ("", "Any"),
@@ -43,3 +43,11 @@ def test_lean_select_multiple_matches_django_select_multiple():
         django = forms.SelectMultiple(choices=CHOICES).render("rule", value)
         lean = LeanSelectMultiple(choices=CHOICES).render("rule", value)
         assert normal(lean) == normal(django), value
+
+
+def test_lean_text_input_matches_django_text_input():
+    for value in (None, "", 'a "<b>" & c', 7):
+        for attrs in (None, {"id": "id_q", "required": True, "disabled": False, "placeholder": "<DN>"}):
+            django = forms.TextInput(attrs={"size": 10}).render("q", value, attrs=attrs)
+            lean = LeanTextInput(attrs={"size": 10}).render("q", value, attrs=attrs)
+            assert lean == django, (value, attrs)

@@ -3,7 +3,7 @@ from django.db.models import Q
 
 from identityhub.choices import ConstantChoices, ListedModelChoiceFilter
 from identityhub.lib import rules
-from identityhub.widgets import LeanSelect
+from identityhub.widgets import LeanSelect, LeanTextInput
 
 from .models import Finding, Severity
 
@@ -14,7 +14,7 @@ UNRESOLVED = "unresolved"
 class FindingFilter(django_filters.FilterSet):
     """The findings list's filters; they live in the URL, so a filtered view can be shared and exported."""
 
-    q = django_filters.CharFilter(method="search", label="Search")
+    q = django_filters.CharFilter(method="search", label="Search", widget=LeanTextInput)
     status = django_filters.ChoiceFilter(
         choices=ConstantChoices([*Finding.Status.choices, (UNRESOLVED, "Not resolved (open, accepted, excepted)")]),
         method="by_status",
@@ -32,9 +32,9 @@ class FindingFilter(django_filters.FilterSet):
     error = django_filters.ChoiceFilter(
         choices=ConstantChoices((e, e) for e in ERROR_TYPES), label="Error type", widget=LeanSelect
     )
-    attribute = django_filters.CharFilter(lookup_expr="iexact")
+    attribute = django_filters.CharFilter(lookup_expr="iexact", widget=LeanTextInput)
     forest = ListedModelChoiceFilter(queryset=None, widget=LeanSelect)
-    ou = django_filters.CharFilter(method="in_ou", label="OU")
+    ou = django_filters.CharFilter(method="in_ou", label="OU", widget=LeanTextInput)
     reverted = django_filters.BooleanFilter(
         field_name="reverted_fixes", lookup_expr="isnull", exclude=True, label="Fix undone in AD", distinct=True,
         widget=LeanSelect(choices=[("", "Any"), ("true", "Yes"), ("false", "No")]),  # not "Unknown"
