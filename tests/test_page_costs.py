@@ -155,3 +155,11 @@ def test_the_findings_filter_form_renders_no_widget_template(client, personas, d
     body = response.content.decode()
     assert '<input type="text" name="q" value="a&quot;b" id="id_q">' in body
     assert '<input type="text" name="attribute" value="mail" id="id_attribute">' in body
+
+
+def test_a_tenant_page_reads_the_tenant_and_the_users_role_in_one_query(client, personas, data):
+    """Every tenant page asks who the user is to the tenant: with the tenant, not a query of its own."""
+    client.force_login(personas["auditor"])
+    sql = sql_of(client, "/t/acme/findings/")
+    assert not [s for s in sql if s.startswith('SELECT "tenants_membership"')], sql
+    assert client.post("/t/acme/findings/1/accept/").status_code == 403  # the role still decides
