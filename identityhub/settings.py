@@ -123,7 +123,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {"default": {"BACKEND": "identityhub.cache.RedisCache", "LOCATION": REDIS_URL}}
     # Every signed-in request reads its session: from the shared cache, the database only on a miss
     # (a flushed Redis signs nobody out). Not with LocMemCache: each process would keep its own copy,
     # and a session ended in one worker would live on in another.

@@ -24,3 +24,15 @@ def test_cache_round_trips_through_redis():
     cache.set("identityhub-test-key", {"answer": 42}, 30)
     assert cache.get("identityhub-test-key") == {"answer": 42}
     cache.delete("identityhub-test-key")
+
+
+def test_the_cache_makes_one_redis_client_not_one_per_operation():
+    """Django's Redis cache builds a redis client (and its ~170 response callbacks) per operation."""
+    require(bool(os.environ.get("REDIS_URL")), "REDIS_URL is not set")
+    backend = caches["default"]._cache
+    cache.set("identityhub-test-key", 1, 30)
+    first = backend.get_client("identityhub-test-key")
+    assert cache.get("identityhub-test-key") == 1
+    assert backend.get_client("identityhub-test-key") is first
+    assert backend.get_client("identityhub-test-key", write=True) is first  # one server: one pool
+    cache.delete("identityhub-test-key")

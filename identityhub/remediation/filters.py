@@ -7,6 +7,8 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django.utils import timezone
 
+from identityhub.choices import ListedModelChoiceFilter
+
 from .models import Change, Waiver
 
 
@@ -15,10 +17,8 @@ class ChangeFilter(django_filters.FilterSet):
     action = django_filters.ChoiceFilter(choices=Change.Action.choices, empty_label="Any action")
     result = django_filters.ChoiceFilter(choices=Change.Result.choices, empty_label="Any result")
     attribute = django_filters.CharFilter(lookup_expr="iexact")
-    forest = django_filters.ModelChoiceFilter(queryset=None, empty_label="Any forest")
-    user = django_filters.ModelChoiceFilter(
-        field_name="requested_by", queryset=None, label="User", empty_label="Anyone"
-    )
+    forest = ListedModelChoiceFilter(queryset=None, empty_label="Any forest")
+    user = ListedModelChoiceFilter(field_name="requested_by", queryset=None, label="User", empty_label="Anyone")
     date = django_filters.DateFromToRangeFilter(
         field_name="created",
         label="Date (from, to)",

@@ -1,6 +1,7 @@
 import django_filters
 from django.db.models import Q
 
+from identityhub.choices import ListedModelChoiceFilter
 from identityhub.health.filters import ProvisioningErrorFilter
 from identityhub.scans.models import DirectoryObject
 
@@ -9,7 +10,7 @@ class DirectoryObjectFilter(django_filters.FilterSet):
     """Filters of the objects export (the current picture): the same names as the findings list's."""
 
     q = django_filters.CharFilter(method="search", label="Search (DN)")
-    forest = django_filters.ModelChoiceFilter(queryset=None)
+    forest = ListedModelChoiceFilter(queryset=None)
     object_class = django_filters.ChoiceFilter(
         choices=[(c, c) for c in ("user", "inetOrgPerson", "contact", "group")], label="Class"
     )

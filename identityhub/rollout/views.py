@@ -14,7 +14,7 @@ from identityhub.scans.models import ScanRun
 from identityhub.tenants.access import tenant_view
 from identityhub.tenants.models import Forest, Membership, Tenant
 
-from . import criteria, progress, roundtrip, score, webhooks
+from . import criteria, progress, roundtrip, score, timeline, webhooks
 from .forms import CheckpointForm, RoundTripForm, SignOffForm, WebhookForm
 from .models import (
     Checkpoint,
@@ -26,8 +26,6 @@ from .models import (
     Webhook,
     WebhookDelivery,
 )
-
-TIMELINE = 60
 
 
 def _checkpoint(tenant, scans=None, rows=None) -> Checkpoint:
@@ -147,7 +145,7 @@ def rollout(request, tenant):
         "ous": figures["ous"],
         "rules": figures["rules"],
         "burn_down": figures["burn_down"],
-        "events": RolloutEvent.objects.filter(tenant=tenant).select_related("user")[:TIMELINE],
+        "timeline": timeline.timeline_html(timeline.recent(tenant)),
         "webhooks": hooks if "webhooks" in perms else [],
         "webhook_form": WebhookForm() if "webhooks" in perms else None,
     }

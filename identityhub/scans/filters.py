@@ -1,8 +1,9 @@
 import django_filters
 from django.db.models import Q
 
+from identityhub.choices import ConstantChoices, ListedModelChoiceFilter
 from identityhub.lib import rules
-from identityhub.widgets import LeanSelect
+from identityhub.widgets import LeanSelect, LeanTextInput
 
 from .models import Finding, Severity
 
@@ -13,29 +14,35 @@ UNRESOLVED = "unresolved"
 class FindingFilter(django_filters.FilterSet):
     """The findings list's filters; they live in the URL, so a filtered view can be shared and exported."""
 
-    q = django_filters.CharFilter(method="search", label="Search")
+    q = django_filters.CharFilter(method="search", label="Search", widget=LeanTextInput)
     status = django_filters.ChoiceFilter(
-        choices=[*Finding.Status.choices, (UNRESOLVED, "Not resolved (open, accepted, excepted)")],
+        choices=ConstantChoices([*Finding.Status.choices, (UNRESOLVED, "Not resolved (open, accepted, excepted)")]),
         method="by_status",
         empty_label="Any status",
         widget=LeanSelect,
     )
-    severity = django_filters.ChoiceFilter(choices=Severity.choices, widget=LeanSelect)
+    severity = django_filters.ChoiceFilter(choices=ConstantChoices(Severity.choices), widget=LeanSelect)
     rule = django_filters.ChoiceFilter(
         label="Problem",
-        choices=sorted(((code, f"{rule.title} ({code})") for code, rule in rules.RULES.items()), key=lambda c: c[1]),
+        choices=ConstantChoices(
+            sorted(((code, f"{rule.title} ({code})") for code, rule in rules.RULES.items()), key=lambda c: c[1])
+        ),
         widget=LeanSelect,  # ~100 options on every request of the list: not a template each (issue 18)
     )
-    error = django_filters.ChoiceFilter(choices=[(e, e) for e in ERROR_TYPES], label="Error type", widget=LeanSelect)
-    attribute = django_filters.CharFilter(lookup_expr="iexact")
-    forest = django_filters.ModelChoiceFilter(queryset=None, widget=LeanSelect)
-    ou = django_filters.CharFilter(method="in_ou", label="OU")
+    error = django_filters.ChoiceFilter(
+        choices=ConstantChoices((e, e) for e in ERROR_TYPES), label="Error type", widget=LeanSelect
+    )
+    attribute = django_filters.CharFilter(lookup_expr="iexact", widget=LeanTextInput)
+    forest = ListedModelChoiceFilter(queryset=None, widget=LeanSelect)
+    ou = django_filters.CharFilter(method="in_ou", label="OU", widget=LeanTextInput)
     reverted = django_filters.BooleanFilter(
         field_name="reverted_fixes", lookup_expr="isnull", exclude=True, label="Fix undone in AD", distinct=True,
         widget=LeanSelect(choices=[("", "Any"), ("true", "Yes"), ("false", "No")]),  # not "Unknown"
     )  # fmt: skip
     object_class = django_filters.ChoiceFilter(
-        choices=[(c, c) for c in ("user", "inetOrgPerson", "contact", "group")], label="Class", widget=LeanSelect
+        choices=ConstantChoices((c, c) for c in ("user", "inetOrgPerson", "contact", "group")),
+        label="Class",
+        widget=LeanSelect,
     )
 
     class Meta:
@@ -49,6 +56,11 @@ class FindingFilter(django_filters.FilterSet):
             data["status"] = Finding.Status.OPEN
         super().__init__(data, *args, **kwargs)
         self.filters["forest"].queryset = tenant.forests.without_secrets()  # named, not decrypted
+
+    @property
+    def forests(self) -> list:
+        """The tenant's forests, by name: the rows the forest filter offers, read once for the page."""
+        return list(self.form.fields["forest"].queryset)
 
     def search(self, queryset, name, value):
         return queryset.filter(Q(dn__icontains=value) | Q(value__icontains=value) | Q(suggestion__icontains=value))

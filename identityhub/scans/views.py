@@ -12,6 +12,7 @@ from identityhub.tenants.access import get_forest_for_user, tenant_view
 from identityhub.tenants.models import Forest
 
 from . import counts, holders, object_page
+from .chips import rule_chips
 from .filters import FindingFilter
 from .forms import UploadForm
 from .models import DirectoryObject, Finding, ScanRun, Severity
@@ -40,7 +41,7 @@ def finding_list(request, tenant):
     findings = filterset.qs
     can_edit = "edit" in request.tenant_permissions
     hidden = () if can_edit else ("select", "actions")
-    forests = list(tenant.forests.order_by("pk").values_list("name", flat=True))
+    forests = [forest.name for forest in sorted(filterset.forests, key=lambda forest: forest.pk)]
     if len(forests) < 2:
         hidden += ("forest",)  # one forest: the column would repeat its name on every row
     table = FindingTable(findings, exclude=hidden, tenant=tenant, forest_names=forests)
@@ -53,9 +54,9 @@ def finding_list(request, tenant):
         "filter": filterset,
         "table": table,
         "rule_counts": rule_counts,
+        "rule_chips": rule_chips(request.GET, rule_counts),
         "can_edit": can_edit,
         "querystring": request.GET.urlencode(),
-        "current_rule": request.GET.get("rule", ""),
     }
     template = "scans/finding_list.html"
     if request.htmx and request.htmx.target == "findings":

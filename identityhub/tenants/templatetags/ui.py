@@ -1,13 +1,14 @@
 """Dates and durations as every page shows them: one format, compact in tables, humane durations."""
 
 import re
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from functools import lru_cache
 
 from django import template
 from django.template.defaultfilters import date as date_filter
 from django.urls import reverse
-from django.utils import timezone
-from django.utils.html import escape, format_html
+from django.utils import timezone, translation
+from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
 register = template.Library()
@@ -29,14 +30,20 @@ def when_short(value):
     "29 Nov 2025" before; the same wording on every page."""
     if not isinstance(value, datetime):
         return value or ""
-    local, now = timezone.localtime(value), timezone.localtime()
-    if local.date() == now.date():
-        shown = date_filter(local, "H:i")
-    elif local.year == now.year:
-        shown = date_filter(local, "j M")
-    else:
-        shown = date_filter(local, "j M Y")
-    return format_html('<time datetime="{}" title="{}">{}</time>', local.isoformat(), date_filter(local), shown)
+    local, today = timezone.localtime(value), timezone.localdate()
+    title, shown = _day_texts(local.date(), today.year, translation.get_language())
+    if local.date() == today:
+        shown = f"{local:%H:%M}"  # the date filter's "H:i"
+    # An ISO time has no character to escape.
+    return mark_safe(f'<time datetime="{local.isoformat()}" title="{title}">{shown}</time>')  # noqa: S308
+
+
+@lru_cache(maxsize=1024)
+def _day_texts(day: date, this_year: int, language: str | None) -> tuple[str, str]:
+    """A day's full date and its compact one (without the year this year), escaped: the date filter
+    took ~10 µs a call, three calls per when_short (a rollout page makes 60 and more)."""
+    shown = date_filter(day, "j M" if day.year == this_year else "j M Y")
+    return escape(date_filter(day)), escape(shown)
 
 
 @register.filter
