@@ -14,6 +14,7 @@ most TTL seconds.
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
 from collections.abc import Callable
 
@@ -59,6 +60,14 @@ def _version(tenant_id: int) -> str:
     return version
 
 
+def key_of(tenant, version: str, name: str) -> str:
+    """The cache key of the count `name` under the tenant's findings `version`. The tenant's creation
+    time keeps a cache that outlives the database (tests, a restored backup) from answering for
+    another tenant that got the same id."""
+    digest = hashlib.sha256(name.encode()).hexdigest()[:32]
+    return f"findings-counts:{tenant.pk}:{tenant.created.timestamp()}:{version}:{digest}"
+
+
 def cached(tenant, name: str, compute: Callable[[], object]):
     """compute() once per version of the tenant's findings; `name` says which count (and its filter).
 
@@ -73,22 +82,46 @@ def cached_many(tenant, computes: dict[str, Callable[[], object]]) -> dict[str, 
     if isinstance(caches["default"], LocMemCache):
         return {name: compute() for name, compute in computes.items()}
     version = _version(tenant.pk)
-    # The tenant's creation time keeps a cache that outlives the database (tests, a restored
-    # backup) from answering for another tenant that got the same id.
-    keys = {
-        name: f"findings-counts:{tenant.pk}:{tenant.created.timestamp()}:{version}:"
-        f"{hashlib.sha256(name.encode()).hexdigest()[:32]}"
-        for name in computes
-    }
+    keys = {name: key_of(tenant, version, name) for name in computes}
     found = cache.get_many(list(keys.values()))
-    out = {}
-    for name, key in keys.items():
-        value = found.get(key)
-        if value is None:
-            value = computes[name]()
+    return {name: found[key] if key in found else _compute_once(key, computes[name]) for name, key in keys.items()}
+
+
+# After a change, every request that arrives before the first count is kept would run the same
+# GROUP BY (≈200 ms of the database at a million objects): fifty at once are ten seconds of two cores
+# (a cache stampede). One request computes; the others wait for its result, at most WAIT seconds,
+# then compute it themselves (the first one's worker died, or its query is slow): a bounded wait.
+WAIT = 5.0
+POLL = 0.02
+
+
+def claim_of(key: str) -> str:
+    return key + ":computing"
+
+
+def _compute_once(key: str, compute: Callable[[], object]):
+    claim = claim_of(key)
+    if cache.add(claim, 1, int(WAIT) + 1):
+        try:
+            value = compute()
             cache.set(key, value, TTL)
-        out[name] = value
-    return out
+            return value
+        finally:
+            cache.delete(claim)
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        time.sleep(POLL)
+        value = cache.get(key)
+        if value is not None:
+            return value
+        if cache.get(claim) is None:  # done since the read above, or gave up (an error)
+            value = cache.get(key)
+            if value is not None:
+                return value
+            break
+    value = compute()
+    cache.set(key, value, TTL)
+    return value
 
 
 OPEN = "open:forest-rule-severity"
