@@ -19,6 +19,7 @@ import json
 import os
 import sqlite3
 import sys
+import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -222,6 +223,10 @@ def run(args: argparse.Namespace, stdout, stderr) -> int:
         report = check([Path(f) for f in args.files], ctx)
     except Unreadable as exc:
         stderr.write(f"check_export: {exc}\n")
+        return EXIT_UNREADABLE
+    except sqlite3.OperationalError as exc:  # the spill's disk: "database or disk is full"
+        stderr.write(f"check_export: the findings could not be kept in a temporary file in {tempfile.gettempdir()} "
+                     f"({exc}): free space there or set TMPDIR to a larger disk\n")  # fmt: skip
         return EXIT_UNREADABLE
     with report:
         return _write(report, args, stdout, stderr)

@@ -85,3 +85,26 @@ def test_memory_beyond_duplicate_detection_does_not_grow_with_the_findings(tmp_p
     beyond_large = large_peak - finder_peak(large)
     # Held per finding, the large run would need ~10x the small run's memory above the finder's.
     assert beyond_large < 1.5 * beyond_small + 1_000_000, (beyond_small, beyond_large)
+
+
+def test_a_full_temporary_disk_is_a_clear_error_not_a_traceback(tmp_path, monkeypatch):
+    """The spill lives in the temporary directory: when that fills up, SQLite says "database or disk
+    is full". The run ends with exit status 2 and one line that says where the space ran out."""
+    import sqlite3
+
+    connect = sqlite3.connect
+
+    def small_disk(*args, **kwargs):
+        db = connect(*args, **kwargs)
+        db.execute("PRAGMA max_page_count = 8")  # SQLITE_FULL after 32 kB, as a full disk answers
+        return db
+
+    monkeypatch.setattr(export_check.sqlite3, "connect", small_disk)
+    path = export(tmp_path, "big.ldf", 2000)
+    out, err = io.StringIO(), io.StringIO()
+    status = export_check.main([str(path), "--format", "csv"], stdout=out, stderr=err)
+    assert status == export_check.EXIT_UNREADABLE
+    message = err.getvalue()
+    assert message.startswith("check_export: ") and message.count("\n") == 1, message
+    assert "temporary" in message and "TMPDIR" in message and "Traceback" not in message
+    assert out.getvalue() == ""  # nothing half-written
