@@ -89,8 +89,9 @@ def cached_many(tenant, computes: dict[str, Callable[[], object]]) -> dict[str, 
 
 # After a change, every request in flight before the first count is kept would run the same
 # GROUP BY (≈200 ms of the database at a million objects): as many at once as there are workers
-# (and threads) serving, each as slow as the database shared between them (a cache stampede). One request computes; the others wait for its result, at most WAIT seconds,
-# then compute it themselves (the first one's worker died, or its query is slow): a bounded wait.
+# (and threads) serving, each as slow as the database shared between them (a cache stampede).
+# One request computes; the others wait for its result, at most WAIT seconds, then compute it
+# themselves (the first one's worker died, or its query is slow): a bounded wait.
 WAIT = 5.0
 POLL = 0.02
 
