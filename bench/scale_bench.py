@@ -362,6 +362,7 @@ def pages_under_test(tenant, forest) -> dict[str, str]:
         "findings page 2": findings + "?page=2",
         "findings sorted by value": findings + "?sort=value",
         "findings page 500": findings + "?page=500",
+        "findings last page": findings + "?sort=value&page=999999",  # past the end: the last page
         "findings by rule": findings + f"?rule={top_rule}",
         "findings by severity": findings + "?severity=blocking",
         "findings search": findings + "?q=smith",

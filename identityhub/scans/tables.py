@@ -8,6 +8,7 @@ from django.utils import timezone, translation
 from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
+from identityhub import paging
 from identityhub.lib import rules
 from identityhub.remediation.buttons import ActionUrls, finding_buttons
 from identityhub.tenants.templatetags.ui import soft_breaks, when_short
@@ -104,12 +105,29 @@ class FindingTable(tables.Table):
         return queryset.order_by(*(key.desc() if is_descending else key.asc() for key in keys)), True
 
     def load_page(self) -> list[int]:
-        """The page's finding ids, in the list's order, from the ORDER BY alone: an index scan however
-        deep the page (OFFSET skips index entries, not joined rows with their `seen` subquery). The
-        rows themselves are read only when the page's rows are not cached (rows_html)."""
-        per_page = self.paginator.per_page
+        """The page's finding ids, in the list's order, from the ORDER BY alone: an index scan (OFFSET
+        skips index entries, not joined rows with their `seen` subquery). A page nearer the end is
+        read backwards from the end (the last page costs what the first does); one more than
+        paging.MAX_DEPTH rows from both ends is not read (too_deep). The rows themselves are read
+        only when the page's rows are not cached (rows_html)."""
+        per_page, count = self.paginator.per_page, self.paginator.count
         start = (self.page.number - 1) * per_page
-        self.page_ids = list(self.data.data.values_list("pk", flat=True)[start : start + per_page])
+        stop = min(start + per_page, count)
+        after = count - stop  # rows after this page
+        ordered = self.data.data.values_list("pk", flat=True)
+        self.too_deep = min(start, after) > paging.MAX_DEPTH
+        if self.too_deep:
+            self.page_ids = []
+            self.empty_text = (
+                f"This page starts {start:,} findings into the list: pages are read up to {paging.MAX_DEPTH:,} "
+                "findings from either end. To reach these findings, narrow the filter (a problem, an OU, a "
+                "search), sort the other way, or export the list."
+            )
+        elif after < start:
+            # QuerySet.reverse() flips every ORDER BY term (the id tie-breaker too): the index backwards.
+            self.page_ids = list(ordered.reverse()[after : after + stop - start])[::-1]
+        else:
+            self.page_ids = list(ordered[start : start + per_page])
         # The page holds these: `{% if table.page %}` takes its length, which would otherwise run the
         # plain slice (every skipped row joined) as another query.
         self.page.object_list = self.page_ids

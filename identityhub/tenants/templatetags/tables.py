@@ -46,7 +46,9 @@ def table_head(context, table) -> SafeString:
 def table_pager(context, table) -> SafeString:
     """Numbered pages with the current one marked, and a choice of page size."""
     page = getattr(table, "page", None)
-    if not page:
+    # An empty page has no pager, unless it is a page the list chose not to read (FindingTable.too_deep):
+    # the way back to the pages it reads.
+    if not page and not getattr(table, "too_deep", False):
         return mark_safe("")
     request, paginator, field = context["request"], table.paginator, table.prefixed_page_field
     parts = ['<nav class="pager" aria-label="Pages">']
