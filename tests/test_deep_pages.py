@@ -45,12 +45,16 @@ def offsets(sql: list[str]) -> list[int]:
     return [int(n) for s in sql for n in re.findall(r"OFFSET (\d+)", s)]
 
 
-@pytest.mark.parametrize("sort", ["", "&sort=value", "&sort=-value", "&sort=rule", "&sort=-severity"])
+@pytest.mark.parametrize(
+    "sort", ["", "&sort=value", "&sort=-value", "&sort=rule", "&sort=-severity", "&q=user&sort=value", "&status=all"]
+)
 def test_every_page_holds_the_rows_of_one_plain_ordered_read(client, personas, many, sort, monkeypatch):
     """Read forwards or backwards, the pages together are the list in its order, each row once."""
     monkeypatch.setattr(paging, "MAX_DEPTH", 10_000)
     client.force_login(personas["admin"])
-    assert many > 100
+    if "q=" in sort:  # the list's total is the filter's: read it from the page
+        many = int(re.search(r'id="finding-count">(\d+)', client.get("/t/acme/findings/?" + sort).content.decode())[1])
+    assert many > 50
     pages = -(-many // 25)
     seen = []
     for number in range(1, pages + 1):
